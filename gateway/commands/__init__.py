@@ -1,0 +1,1 @@
+"""One module per ``loonbrug`` command group; see :mod:`gateway.cli`."""
