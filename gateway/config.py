@@ -286,7 +286,11 @@ def _gateway(reader: _Reader, data: Mapping[str, Any]) -> GatewaySettings:
 def _numbers(
     reader: _Reader, table: Mapping[str, Any], place: str, defaults: object
 ) -> dict[str, int]:
-    names = [n for n, v in vars(type(defaults)).items() if isinstance(v, int)]
+    names = [
+        n
+        for n, v in vars(type(defaults)).items()
+        if isinstance(v, int) and not isinstance(v, bool)
+    ]
     return {n: reader.number(table, n, place, getattr(defaults, n)) for n in names}
 
 
@@ -479,7 +483,8 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     if reader.problems:
         raise ConfigError(
             f"{path}: {len(reader.problems)} problem(s)\n  "
-            + "\n  ".join(reader.problems)
+            + "\n  ".join(reader.problems),
+            tuple(reader.problems),
         )
     return config
 
