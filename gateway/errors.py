@@ -12,6 +12,7 @@ no BSN, name or amount, and no fragment of a report.
     ├── UsageError             a command line that cannot be carried out
     ├── SpoolError             a spool folder or file cannot be used
     ├── LedgerError            the SQLite ledger failed or is inconsistent
+    ├── DaemonError            the daemon cannot start (another one is running)
     ├── CryptoError            an OpenPGP operation failed
     │   ├── KeyProblemError    a key is missing, expired, revoked or not pinned
     │   ├── DecryptError       the message cannot be decrypted
@@ -31,7 +32,15 @@ class LoonbrugError(Exception):
 
 
 class ConfigError(LoonbrugError):
-    """The configuration is missing, unreadable or invalid."""
+    """The configuration is missing, unreadable or invalid.
+
+    ``problems`` lists each problem as ``"<place>: <what is wrong>"`` when the
+    file could be read, so that ``check-config`` can report them one by one.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class UsageError(LoonbrugError):
@@ -46,8 +55,20 @@ class LedgerError(LoonbrugError):
     """The ledger database failed or holds an inconsistent state."""
 
 
+class DaemonError(LoonbrugError):
+    """The daemon cannot start, for example because another instance runs."""
+
+
 class CryptoError(LoonbrugError):
-    """An OpenPGP operation failed."""
+    """An OpenPGP operation failed.
+
+    ``code`` names the reason in a stable, PII-free way (``PGP-UNSIGNED``,
+    ``PGP-KEY-EXPIRED``); receipts and audit events carry it.
+    """
+
+    def __init__(self, message: str, code: str = "PGP-ERROR") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class KeyProblemError(CryptoError):

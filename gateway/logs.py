@@ -14,6 +14,23 @@ from typing import Any
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of each write.
+
+    Binding the stream once at configuration would keep writing to a stream that a
+    test harness or a daemonising wrapper has since closed and replaced.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR: Any = _CurrentStderr()
+
+
 def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> None:
     """Set up structlog for the whole process."""
     if json_lines is None:
@@ -32,7 +49,7 @@ def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),
         cache_logger_on_first_use=False,
     )
 

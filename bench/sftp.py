@@ -1,0 +1,238 @@
+"""Upload throughput of Loonbrug's SFTP server against OpenSSH's, same client.
+
+Both servers are started on loopback in the same run and fed by the stock
+OpenSSH ``sftp`` client in batch mode:
+
+- one large file (100 MB, ``--quick``: 20 MB), MB/s;
+- many small files (500 of 4 KB, ``--quick``: 100), files/s.
+
+The OpenSSH baseline is ``sshd`` with its ``sftp-server`` subsystem when an
+``sshd`` can be started here (it needs /run/sshd when run as root); otherwise
+``sftp -D /usr/lib/openssh/sftp-server``, which talks to the server over a
+pipe with no SSH transport at all (no encryption, no MAC): a much harder
+baseline, printed as such. Targets: the large upload within 1.3 times
+OpenSSH's time, the small files no slower than OpenSSH.
+
+Run: ``.venv/bin/python bench/sftp.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway import logs
+from tests.support.sftp import RunningServer, make_key, start_server
+
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+SSHD = "/usr/sbin/sshd"
+
+
+def client_options(key: Path) -> list[str]:
+    """Options for the stock client: only this key, no host key checks."""
+    return [
+        "-F",
+        "/dev/null",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+
+
+def run_batch(command: list[str], batch: Path, lines: list[str]) -> float:
+    """Run one sftp batch and return its wall time in seconds."""
+    batch.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    result = subprocess.run(
+        [*command[:1], "-b", str(batch), *command[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"sftp failed: {result.stderr.strip()[:500]}")
+    return elapsed
+
+
+@contextmanager
+def openssh(work: Path, key: Path) -> Iterator[tuple[list[str], str]]:
+    """The sftp command for an OpenSSH baseline, and a description of it."""
+    if os.geteuid() != 0 or Path("/run/sshd").is_dir():
+        with _sshd(work, key) as command:
+            if command:
+                yield command, "sshd + sftp-server (same SSH transport costs)"
+                return
+    yield ["sftp", "-D", SFTP_SERVER], "sftp -D sftp-server (pipe, NO SSH transport)"
+
+
+@contextmanager
+def _sshd(work: Path, key: Path) -> Iterator[list[str] | None]:
+    host_key = work / "sshd_host_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True
+    )
+    authorized = work / "authorized_keys"
+    shutil.copy(key.with_suffix(".pub"), authorized)
+    port = 20000 + os.getpid() % 20000
+    config = work / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"AuthorizedKeysFile {authorized}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nPidFile none\n"
+        f"Subsystem sftp {SFTP_SERVER}\n"
+    )
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        user = (
+            os.environ.get("USER")
+            or subprocess.check_output(["id", "-un"], text=True).strip()
+        )
+        command = ["sftp", *client_options(key), "-P", str(port), f"{user}@127.0.0.1"]
+        yield command if _reachable(command, work) else None
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def _reachable(command: list[str], work: Path) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            run_batch(command, work / "probe", ["pwd"])
+            return True
+        except SystemExit:
+            time.sleep(0.1)
+    return False
+
+
+def measure(
+    command: list[str], target: Path | str, big: Path, small: list[Path], work: Path
+) -> tuple[float, float, float]:
+    """Seconds to connect, for the large upload and for the small files."""
+    connect = min(run_batch(command, work / "batch-pwd", ["pwd"]) for _ in range(3))
+    large = run_batch(command, work / "batch-large", [f"put {big} {target}/big.gpg"])
+    lines = [f"put {path} {target}/{path.name}" for path in small]
+    return connect, large, run_batch(command, work / "batch-small", lines)
+
+
+def main() -> None:
+    """Run the benchmark and print figures and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 MB and 100 files")
+    args = parser.parse_args()
+    megabytes, count = (20, 100) if args.quick else (100, 500)
+    logs.configure(json_lines=True, level=logging.WARNING)
+
+    with tempfile.TemporaryDirectory(prefix="loonbrug-bench-") as raw:
+        work = Path(raw)
+        big = work / "big.bin"
+        big.write_bytes(os.urandom(megabytes * 1024 * 1024))
+        (work / "small").mkdir()
+        small = [work / "small" / f"report-{n:04}.gpg" for n in range(count)]
+        for path in small:
+            path.write_bytes(os.urandom(4096))
+
+        server = start_server(work / "ours", max_upload_bytes=2 * big.stat().st_size)
+        try:
+            ours = _ours(server, big, small, work)
+        finally:
+            server.stop()
+        key = work / "openssh_client"
+        make_key(key)
+        (work / "theirs").mkdir()
+        with openssh(work, key) as (command, baseline):
+            theirs = measure(command, work / "theirs", big, small, work)
+        check_arrived(work / "theirs", big, small)
+
+    _report(megabytes, count, ours, theirs, baseline)
+
+
+def _ours(
+    server: RunningServer, big: Path, small: list[Path], work: Path
+) -> tuple[float, float, float]:
+    account = "uitzender-noord"
+    command = [
+        "sftp",
+        *server.ssh_options(account),
+        "-P",
+        str(server.service.port),
+        f"{account}@127.0.0.1",
+    ]
+    figures = measure(command, "/inbox", big, small, work)
+    check_arrived(server.spool / "inbox" / account, big, small)
+    return figures
+
+
+def check_arrived(folder: Path, big: Path, small: list[Path]) -> None:
+    """Every uploaded file is there with its full size (a benchmark that loses
+    data would measure nothing)."""
+    expected = {"big.gpg": big.stat().st_size} | {p.name: 4096 for p in small}
+    found = {p.name: p.stat().st_size for p in folder.iterdir()}
+    if found != expected:
+        raise SystemExit(f"uploads missing or short in {folder}")
+
+
+def _report(
+    megabytes: int,
+    count: int,
+    ours: tuple[float, float, float],
+    theirs: tuple[float, float, float],
+    baseline: str,
+) -> None:
+    print(f"baseline: {baseline}")
+    print("times include connecting; 'net' subtracts each side's connect time")
+    print(f"{'':18}{'Loonbrug':>14}{'OpenSSH':>14}{'ratio':>7}{'net':>7}  target")
+    print(f"{'connect + login':18}{ours[0]:>12.3f} s{theirs[0]:>12.3f} s")
+    _line(f"{megabytes} MB upload", megabytes, "MB/s", ours, theirs, 1, 1.3)
+    _line(f"{count} small files", count, "files/s", ours, theirs, 2, 1.0)
+
+
+def _line(
+    label: str,
+    amount: int,
+    unit: str,
+    ours: tuple[float, float, float],
+    theirs: tuple[float, float, float],
+    index: int,
+    target: float,
+) -> None:
+    ratio = ours[index] / theirs[index]
+    net = (ours[index] - ours[0]) / max(theirs[index] - theirs[0], 1e-6)
+    verdict = "met" if ratio <= target else "MISSED"
+    print(
+        f"{label:18}{amount / ours[index]:>8.1f} {unit:<5}"
+        f"{amount / theirs[index]:>8.1f} {unit:<5}{ratio:>7.2f}{net:>7.2f}"
+        f"  <= {target}x {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()

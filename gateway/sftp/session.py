@@ -1,0 +1,530 @@
+"""One SFTP session: requests in, guarded file operations, replies out.
+
+The session reads whole requests from the SSH channel, answers every request
+already received, and sends the replies together before it waits for more:
+clients pipeline their writes and reads, and one channel packet per burst
+instead of one per reply keeps small-file uploads from being latency-bound.
+
+Uploads are written to a hidden, unique name in the inbox and linked to their
+final name only when the client closes the file after a clean transfer; a
+dropped connection removes the hidden file. The final name is given by a rename
+that refuses to replace an existing file (:mod:`gateway.sftp.publish`), so an
+upload never overwrites one the gateway has not claimed yet.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import paramiko
+
+from gateway.sftp import protocol as wire
+from gateway.sftp.accounts import Right
+from gateway.sftp.events import Recorder
+from gateway.sftp.jail import DeniedError, Target, View, clean, rights_for_open
+from gateway.sftp.protocol import Attributes, Kind, MalformedError, Reader, Status
+from gateway.sftp.publish import rename_new
+from gateway.spool import FILE_MODE, fsync_dir, is_temporary_name
+
+_RECV_SIZE = 1024 * 1024
+_NAMES_PER_REPLY = 100
+_EXTENSIONS = (
+    ("posix-rename@openssh.com", "1"),
+    ("limits@openssh.com", "1"),
+)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a session needs to know about its account and its limits."""
+
+    view: View
+    recorder: Recorder
+    max_upload_bytes: int
+    idle_timeout: float
+    on_end: Callable[[str], None]
+
+
+@runtime_checkable
+class SettingsSource(Protocol):
+    """The SSH server interface, which knows the account once it has logged in."""
+
+    def session_settings(self) -> SessionSettings:
+        """Settings for the session of the logged-in account."""
+
+
+@dataclass
+class Upload:
+    """An upload in progress: the hidden file and the name it will get."""
+
+    target: Target
+    temp: Path
+    fd: int
+    problem: str = ""
+
+
+@dataclass
+class Download:
+    """A file open for reading, and how much of it was read from the start."""
+
+    target: Target
+    fd: int
+    size: int
+    read_up_to: int = 0
+
+
+@dataclass
+class Listing:
+    """A folder listing handed out in portions."""
+
+    entries: list[tuple[str, Attributes]] = field(default_factory=list)
+
+
+Handle = Upload | Download | Listing
+
+
+class SftpSession(paramiko.SubsystemHandler):
+    """The ``sftp`` subsystem for one authenticated channel."""
+
+    def __init__(
+        self,
+        channel: paramiko.Channel,
+        name: str,
+        server: paramiko.ServerInterface,
+    ) -> None:
+        super().__init__(channel, name, server)
+        if not isinstance(server, SettingsSource):
+            raise TypeError("the SSH server interface must provide session settings")
+        settings = server.session_settings()
+        self.settings = settings
+        self.view = settings.view
+        self.recorder = settings.recorder
+        self.handles: dict[bytes, Handle] = {}
+        self.next_handle = 0
+        self.end_reason = "client closed"
+        self.handlers = self._handler_table()
+
+    def _handler_table(self) -> dict[int, Callable[[int, Reader], bytes]]:
+        return {
+            Kind.OPEN: self.open,
+            Kind.CLOSE: self.close,
+            Kind.READ: self.read,
+            Kind.WRITE: self.write,
+            Kind.LSTAT: self.stat,
+            Kind.STAT: self.stat,
+            Kind.FSTAT: self.fstat,
+            Kind.SETSTAT: self.setstat,
+            Kind.FSETSTAT: self.fsetstat,
+            Kind.OPENDIR: self.opendir,
+            Kind.READDIR: self.readdir,
+            Kind.REMOVE: self.remove,
+            Kind.MKDIR: self.mkdir,
+            Kind.RMDIR: self.rmdir,
+            Kind.REALPATH: self.realpath,
+            Kind.RENAME: self.rename,
+            Kind.READLINK: self.readlink,
+            Kind.SYMLINK: self.symlink,
+            Kind.EXTENDED: self.extended,
+        }
+
+    # The channel loop.
+
+    def start_subsystem(
+        self, name: str, transport: paramiko.Transport, channel: paramiko.Channel
+    ) -> None:
+        """Serve requests until the client leaves, idles too long or misbehaves."""
+        channel.settimeout(self.settings.idle_timeout)
+        buffer = bytearray()
+        try:
+            while True:
+                chunk = channel.recv(_RECV_SIZE)
+                if not chunk:
+                    return
+                buffer += chunk
+                replies = self._answer_complete_requests(buffer)
+                if replies:
+                    channel.sendall(replies)
+        except TimeoutError:
+            self.end_reason = "idle timeout"
+        except MalformedError as exc:
+            self.end_reason = f"protocol violation: {exc}"
+        except (OSError, EOFError, paramiko.SSHException):
+            self.end_reason = "connection lost"
+        except Exception as exc:  # the catch-all: log, and end this session only
+            self.end_reason = f"internal error ({type(exc).__name__})"
+            self.recorder.failed(self.end_reason)
+
+    def finish_subsystem(self) -> None:
+        """Drop unfinished uploads and close every handle."""
+        for handle in self.handles.values():
+            self._discard(handle)
+        self.handles.clear()
+        try:
+            super().finish_subsystem()
+        finally:
+            self.settings.on_end(self.end_reason)
+
+    def _answer_complete_requests(self, buffer: bytearray) -> bytes:
+        replies: list[bytes] = []
+        while len(buffer) >= 4:
+            length = int.from_bytes(buffer[:4], "big")
+            if not 5 <= length <= wire.MAX_PACKET:
+                raise MalformedError("request length out of range")
+            if len(buffer) < 4 + length:
+                break
+            body = bytes(buffer[4 : 4 + length])
+            del buffer[: 4 + length]
+            replies.append(self._answer(body))
+        return b"".join(replies)
+
+    def _answer(self, body: bytes) -> bytes:
+        if body[0] == Kind.INIT:
+            return self._version()
+        reader = Reader(body[1:])
+        request_id = reader.u32()
+        handler = self.handlers.get(body[0])
+        if handler is None:
+            return wire.status(request_id, Status.OP_UNSUPPORTED)
+        try:
+            return handler(request_id, reader)
+        except DeniedError as denied:
+            operation = Kind(body[0]).name.lower()
+            self.recorder.denied(operation, denied.reason, denied.path)
+            return wire.status(request_id, Status.PERMISSION_DENIED)
+        except MalformedError:
+            return wire.status(request_id, Status.BAD_MESSAGE)
+        except OSError as exc:
+            return wire.status(request_id, _status_of(exc))
+
+    def _version(self) -> bytes:
+        fields = b"".join(wire.string(k) + wire.string(v) for k, v in _EXTENSIONS)
+        body = bytes([Kind.VERSION]) + wire.u32(wire.VERSION) + fields
+        return wire.u32(len(body)) + body
+
+    # Handles.
+
+    def _add(self, handle: Handle) -> bytes:
+        if len(self.handles) >= wire.MAX_OPEN_HANDLES:
+            self._discard(handle)
+            raise DeniedError("too many open handles")
+        self.next_handle += 1
+        key = str(self.next_handle).encode()
+        self.handles[key] = handle
+        return key
+
+    def _handle(self, reader: Reader) -> Handle:
+        handle = self.handles.get(reader.string())
+        if handle is None:
+            raise MalformedError("unknown handle")
+        return handle
+
+    def _discard(self, handle: Handle) -> None:
+        if isinstance(handle, Upload):
+            os.close(handle.fd)
+            handle.temp.unlink(missing_ok=True)
+        elif isinstance(handle, Download):
+            os.close(handle.fd)
+
+    # File operations, each: guards, act, record.
+
+    def open(self, request_id: int, reader: Reader) -> bytes:
+        """OPEN: an upload into the inbox, or a download of a listed file."""
+        raw = reader.string()
+        flags = reader.u32()
+        reader.attributes()
+        target = self.view.file(raw, rights_for_open(flags))
+        if flags & wire.OpenFlag.APPEND:
+            raise DeniedError("appending is not offered", target.virtual)
+        if Right.WRITE in rights_for_open(flags):
+            handle: Handle = self._start_upload(target)
+        else:
+            handle = self._start_download(target)
+        return wire.packet(Kind.HANDLE, request_id, wire.string(self._add(handle)))
+
+    def _start_upload(self, target: Target) -> Upload:
+        if os.path.lexists(target.real):
+            raise DeniedError("a file of that name is waiting already", target.virtual)
+        temp = target.real.parent / f".upload-{uuid.uuid4().hex}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        return Upload(target, temp, os.open(temp, flags, FILE_MODE))
+
+    def _start_download(self, target: Target) -> Download:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(target.real, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DeniedError("file is a link", target.virtual) from None
+            raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DeniedError("not a regular file", target.virtual)
+        return Download(target, fd, info.st_size)
+
+    def close(self, request_id: int, reader: Reader) -> bytes:
+        """CLOSE: completes an upload, or records a finished delivery."""
+        key = reader.string()
+        handle = self.handles.pop(key, None)
+        if handle is None:
+            raise MalformedError("unknown handle")
+        if isinstance(handle, Upload):
+            self._complete(handle)
+        elif isinstance(handle, Download):
+            os.close(handle.fd)
+            self._downloaded(handle)
+        return wire.status(request_id, Status.OK)
+
+    def _complete(self, upload: Upload) -> None:
+        try:
+            if upload.problem:
+                raise DeniedError(upload.problem, upload.target.virtual)
+            # Data and size on disk before the name appears; the folder's fsync
+            # after the rename makes the name itself durable.
+            os.fdatasync(upload.fd)
+            size = os.fstat(upload.fd).st_size
+            os.close(upload.fd)
+            upload.fd = -1
+            _publish(upload.temp, upload.target)
+        finally:
+            if upload.fd >= 0:
+                os.close(upload.fd)
+            upload.temp.unlink(missing_ok=True)
+        self._arrived(upload.target, size)
+
+    def _arrived(self, target: Target, size: int) -> None:
+        # A ".filepart" is not an upload yet: it becomes one when renamed.
+        assert target.name is not None
+        if not is_temporary_name(target.name):
+            self.recorder.upload_completed(target.name, size)
+
+    def _downloaded(self, download: Download) -> None:
+        folder, name = download.target.folder, download.target.name
+        if folder and folder.delivers and name and download.read_up_to >= download.size:
+            self.recorder.delivered("downloaded", name, download.size)
+
+    def write(self, request_id: int, reader: Reader) -> bytes:
+        """WRITE: data for an upload, within the size limit."""
+        handle = self._handle(reader)
+        offset = reader.u64()
+        data = reader.string()
+        if not isinstance(handle, Upload):
+            raise DeniedError("handle is not open for writing")
+        if offset + len(data) > self.settings.max_upload_bytes:
+            if not handle.problem:
+                handle.problem = "upload exceeds the size limit"
+                self.recorder.denied("write", handle.problem, handle.target.virtual)
+            return wire.status(request_id, Status.FAILURE)
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(handle.fd, view, offset)
+            view, offset = view[written:], offset + written
+        return wire.status(request_id, Status.OK)
+
+    def read(self, request_id: int, reader: Reader) -> bytes:
+        """READ: a chunk of a file open for reading."""
+        handle = self._handle(reader)
+        offset = reader.u64()
+        length = min(reader.u32(), wire.MAX_DATA)
+        if not isinstance(handle, Download):
+            raise DeniedError("handle is not open for reading")
+        data = os.pread(handle.fd, length, offset)
+        if not data:
+            return wire.status(request_id, Status.EOF)
+        if offset <= handle.read_up_to:
+            handle.read_up_to = max(handle.read_up_to, offset + len(data))
+        return wire.packet(Kind.DATA, request_id, wire.string(data))
+
+    def stat(self, request_id: int, reader: Reader) -> bytes:
+        """STAT and LSTAT: folders always, files only where listing is allowed."""
+        target = self.view.resolve(reader.string())
+        if target.name is None:
+            attributes = Attributes.folder()
+        else:
+            attributes = self._file_attributes(target)
+        return wire.packet(Kind.ATTRS, request_id, attributes.encode())
+
+    @staticmethod
+    def _file_attributes(target: Target) -> Attributes:
+        # Files in a folder without the list right are invisible, whether they
+        # exist or not: clients stat an upload's name before they write it.
+        assert target.folder is not None
+        if Right.LIST not in target.folder.rights:
+            raise FileNotFoundError(errno.ENOENT, "invisible")
+        info = os.lstat(target.real)
+        if not stat.S_ISREG(info.st_mode):
+            raise DeniedError("not a regular file", target.virtual)
+        return Attributes.of(info)
+
+    def fstat(self, request_id: int, reader: Reader) -> bytes:
+        """FSTAT: attributes of an open file."""
+        handle = self._handle(reader)
+        if isinstance(handle, Listing):
+            raise DeniedError("handle is a folder listing")
+        attributes = Attributes.of(os.fstat(handle.fd))
+        return wire.packet(Kind.ATTRS, request_id, attributes.encode())
+
+    def setstat(self, request_id: int, reader: Reader) -> bytes:
+        """SETSTAT: refused; modes, owners and times are the gateway's."""
+        target = self.view.resolve(reader.string())
+        raise DeniedError("changing attributes is refused", target.virtual)
+
+    def fsetstat(self, request_id: int, reader: Reader) -> bytes:
+        """FSETSTAT: accepted and ignored on one's own upload (``put -p``)."""
+        handle = self._handle(reader)
+        reader.attributes()
+        if not isinstance(handle, Upload):
+            raise DeniedError("changing attributes is refused")
+        return wire.status(request_id, Status.OK)
+
+    def opendir(self, request_id: int, reader: Reader) -> bytes:
+        """OPENDIR: the account's folders at ``/``, or a folder's files.
+
+        A folder without the list right (the inbox) lists as empty, so that
+        graphical clients can open it to drop files in.
+        """
+        target = self.view.folder(reader.string(), Right.NONE)
+        if target.folder is None:
+            entries = [(name, Attributes.folder()) for name in self.view.folders]
+        elif Right.LIST in target.folder.rights:
+            entries = _visible_files(target.real)
+        else:
+            entries = []
+        key = self._add(Listing(entries))
+        return wire.packet(Kind.HANDLE, request_id, wire.string(key))
+
+    def readdir(self, request_id: int, reader: Reader) -> bytes:
+        """READDIR: the next portion of a listing."""
+        handle = self._handle(reader)
+        if not isinstance(handle, Listing):
+            raise MalformedError("handle is not a folder listing")
+        portion = handle.entries[:_NAMES_PER_REPLY]
+        del handle.entries[:_NAMES_PER_REPLY]
+        if not portion:
+            return wire.status(request_id, Status.EOF)
+        names = [
+            wire.string(n) + wire.string(a.long_name(n)) + a.encode()
+            for n, a in portion
+        ]
+        return wire.packet(Kind.NAME, request_id, wire.u32(len(portion)), *names)
+
+    def remove(self, request_id: int, reader: Reader) -> bytes:
+        """REMOVE: a fetched receipt or outbox file."""
+        target = self.view.file(reader.string(), Right.DELETE)
+        info = os.lstat(target.real)
+        if not stat.S_ISREG(info.st_mode):
+            raise DeniedError("not a regular file", target.virtual)
+        os.unlink(target.real)
+        assert target.folder is not None and target.name is not None
+        if target.folder.delivers:
+            self.recorder.delivered("removed", target.name, info.st_size)
+        return wire.status(request_id, Status.OK)
+
+    def rename(self, request_id: int, reader: Reader) -> bytes:
+        """RENAME and posix-rename: a finished ``.filepart`` to its real name."""
+        source = self.view.file(reader.string(), Right.WRITE)
+        target = self.view.file(reader.string(), Right.WRITE)
+        assert source.name is not None and target.name is not None
+        if source.folder != target.folder:
+            raise DeniedError(
+                "rename across folders", f"{source.virtual} -> {target.virtual}"
+            )
+        if not is_temporary_name(source.name):
+            raise DeniedError(
+                "only a temporary upload name can be renamed", source.virtual
+            )
+        info = os.lstat(source.real)
+        if not stat.S_ISREG(info.st_mode):
+            raise DeniedError("not a regular file", source.virtual)
+        _publish(source.real, target)
+        self._arrived(target, info.st_size)
+        return wire.status(request_id, Status.OK)
+
+    def mkdir(self, request_id: int, reader: Reader) -> bytes:
+        """MKDIR: refused; the folders are fixed."""
+        raise DeniedError("folders cannot be created", clean_or_blank(reader.string()))
+
+    def rmdir(self, request_id: int, reader: Reader) -> bytes:
+        """RMDIR: refused; the folders are fixed."""
+        raise DeniedError("folders cannot be removed", clean_or_blank(reader.string()))
+
+    def realpath(self, request_id: int, reader: Reader) -> bytes:
+        """REALPATH: the cleaned virtual path; the client's working folder is /."""
+        virtual = clean(reader.string())
+        attributes = Attributes.folder()
+        entry = wire.string(virtual) + wire.string(virtual) + attributes.encode()
+        return wire.packet(Kind.NAME, request_id, wire.u32(1), entry)
+
+    def readlink(self, request_id: int, reader: Reader) -> bytes:
+        """READLINK: there are no links in a view."""
+        raise DeniedError("links do not exist here", clean_or_blank(reader.string()))
+
+    def symlink(self, request_id: int, reader: Reader) -> bytes:
+        """SYMLINK: refused."""
+        reader.string()
+        raise DeniedError("symlink creation refused", clean_or_blank(reader.string()))
+
+    def extended(self, request_id: int, reader: Reader) -> bytes:
+        """EXTENDED: posix-rename and limits; hard links are refused."""
+        name = reader.string()
+        if name == b"posix-rename@openssh.com":
+            return self.rename(request_id, reader)
+        if name == b"limits@openssh.com":
+            return self._limits(request_id)
+        if name == b"hardlink@openssh.com":
+            reader.string()
+            raise DeniedError(
+                "hardlink creation refused", clean_or_blank(reader.string())
+            )
+        return wire.status(request_id, Status.OP_UNSUPPORTED)
+
+    @staticmethod
+    def _limits(request_id: int) -> bytes:
+        values = (wire.MAX_PACKET, wire.MAX_DATA, wire.MAX_DATA, wire.MAX_OPEN_HANDLES)
+        fields = [wire.u64(v) for v in values]
+        return wire.packet(Kind.EXTENDED_REPLY, request_id, *fields)
+
+
+def _publish(source: Path, target: Target) -> None:
+    try:
+        rename_new(source, target.real)
+    except FileExistsError:
+        raise DeniedError(
+            "a file of that name is waiting already", target.virtual
+        ) from None
+    fsync_dir(target.real.parent)
+
+
+def _visible_files(folder: Path) -> list[tuple[str, Attributes]]:
+    entries = []
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue
+            entries.append(
+                (entry.name, Attributes.of(entry.stat(follow_symlinks=False)))
+            )
+    return sorted(entries)
+
+
+def clean_or_blank(raw: bytes) -> str:
+    """The cleaned path for the log, or an empty string if it cannot be cleaned."""
+    try:
+        return clean(raw)
+    except DeniedError as denied:
+        return denied.path
+
+
+def _status_of(exc: OSError) -> Status:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return Status.NO_SUCH_FILE
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Status.PERMISSION_DENIED
+    return Status.FAILURE

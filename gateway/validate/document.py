@@ -1,0 +1,415 @@
+"""Validating one wage-report file: hardened parse, schema, domain rules.
+
+Two ways through the same checks, chosen by size:
+
+- up to :data:`TREE_LIMIT` bytes the file is parsed whole and validated against
+  the schema in one call (fastest for the many small weekly reports);
+- larger files are streamed with ``iterparse``: each ``Header`` and ``Record`` is
+  validated on its own against the fragment schema as soon as it ends, checked
+  by the domain rules, then dropped, so memory stays flat whatever the size. The
+  root's sequence (one Header, then Records, nothing else) is checked here.
+
+Either way every finding is collected, up to the context's ``max_findings``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.errors import ValidationError
+from gateway.validate.context import ValidationContext, ValidationResult
+from gateway.validate.fields import record_texts
+from gateway.validate.findings import Finding, FindingList, Severity
+from gateway.validate.hardening import (
+    PROLOG_LIMIT,
+    check_prolog,
+    iterparse_records,
+    log_entries,
+    new_parser,
+    source_line,
+    syntax_findings,
+)
+from gateway.validate.rules import RuleBook
+from gateway.validate.schemas import (
+    WAGE_REPORT_NS,
+    Place,
+    fragment_schema,
+    local_name,
+    schema_findings,
+    wage_report_schema,
+)
+
+TREE_LIMIT = 2 * 1024 * 1024
+
+_NS = "{" + WAGE_REPORT_NS + "}"
+ROOT = _NS + "WageReport"
+HEADER = _NS + "Header"
+RECORD = _NS + "Record"
+_RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+_MUNICIPALITY = re.compile(r"GM[0-9]{4}")
+_MUNICIPALITY_TAG = _NS + "MunicipalityCode"
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+
+
+def validate_file(
+    path: Path,
+    context: ValidationContext | None = None,
+    *,
+    streaming: bool | None = None,
+) -> ValidationResult:
+    """Validate the wage report at *path*; findings, never exceptions, for bad XML.
+
+    *streaming* forces one of the two ways through (tests compare them); None
+    chooses by size. Raises ValidationError only when the file cannot be read.
+    """
+    context = context or ValidationContext()
+    size = _size(path)
+    findings = FindingList(context.max_findings)
+    result = ValidationResult(findings=findings.items)
+    if not _admissible(path, size, context, findings):
+        return _finish(result, findings)
+    run = _Run(context, findings, result)
+    if not (size > TREE_LIMIT if streaming is None else streaming):
+        run.whole(_read(path))
+    else:
+        run.stream(path)
+    return _finish(result, findings)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+
+
+def _read(path: Path, limit: int | None = None) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read() if limit is None else file.read(limit)
+    except OSError as exc:
+        raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+
+
+def _finish(result: ValidationResult, findings: FindingList) -> ValidationResult:
+    result.truncated = findings.truncated
+    return result
+
+
+def _admissible(
+    path: Path, size: int, context: ValidationContext, findings: FindingList
+) -> bool:
+    if size == 0:
+        findings.add(Finding("XML-EMPTY", Severity.ERROR, "the file is empty"))
+        return False
+    if context.max_bytes is not None and size > context.max_bytes:
+        findings.add(
+            Finding(
+                "XML-TOO-LARGE",
+                Severity.ERROR,
+                f"the file is larger than the limit of {context.max_bytes} bytes",
+            )
+        )
+        return False
+    problem = check_prolog(_read(path, PROLOG_LIMIT), complete=size <= PROLOG_LIMIT)
+    if problem is not None:
+        findings.add(problem)
+        return False
+    return True
+
+
+def _record_id(record: etree._Element) -> str | None:
+    text = record.findtext(_NS + "RecordId")
+    return text if text is not None and _RECORD_ID.fullmatch(text) else None
+
+
+def _record_path(number: int) -> str:
+    return f"/WageReport/Record[{number}]"
+
+
+def _named_path(element: etree._Element, top: etree._Element, top_path: str) -> str:
+    names: list[str] = []
+    node: etree._Element | None = element
+    while node is not None and node is not top:
+        names.append(local_name(node) or "*")
+        node = node.getparent()
+    return top_path + "".join(f"/{n}" for n in reversed(names))
+
+
+class _Run:
+    """One validation: the findings so far and the rules' memory."""
+
+    def __init__(
+        self,
+        context: ValidationContext,
+        findings: FindingList,
+        result: ValidationResult,
+    ) -> None:
+        self.context = context
+        self.findings = findings
+        self.result = result
+        self.rules = RuleBook(context)
+        self.header_seen = False
+        self.header_ok = False
+        self.fragment_schema = fragment_schema()
+
+    def add_all(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            self.findings.add(finding)
+
+    # Whole-document path ---------------------------------------------------
+
+    def whole(self, data: bytes) -> None:
+        """Parse *data* in memory, validate it in one call, then apply the rules."""
+        parser = new_parser()
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            self.add_all(syntax_findings(log_entries(parser.error_log), _position(exc)))
+            return
+        if not self._root_ok(root):
+            return
+        schema = wage_report_schema()
+        locator = _TreeLocator(root)
+        if not schema.validate(root):
+            entries = log_entries(schema.error_log)
+            self.add_all(schema_findings(entries, locator))
+        self._walk(root, locator)
+
+    def _walk(self, root: etree._Element, locator: _TreeLocator) -> None:
+        number = 0
+        for child in root.iterchildren(HEADER, RECORD):
+            passed = locator.passed(child)
+            if child.tag == HEADER:
+                if passed and child.getprevious() is None:
+                    self.add_all(self.rules.check_header(child, "/WageReport/Header"))
+                    self.header_ok = True
+                continue
+            number += 1
+            self._record(child, number, passed)
+        self.result.message_id = (
+            self.rules.header.message_id if self.header_ok else None
+        )
+
+    def _record(self, record: etree._Element, number: int, schema_ok: bool) -> None:
+        """Count the record, and apply the rules when it passed the schema."""
+        self.result.record_count += 1
+        if not schema_ok:
+            self._count(record.findtext(_MUNICIPALITY_TAG))
+            return
+        texts = record_texts(record)
+        self._count(texts["MunicipalityCode"])
+        findings = self.rules.check_record(record, texts, number)
+        if findings:
+            self.add_all(findings)
+
+    def _count(self, code: str | None) -> None:
+        if code is not None and _MUNICIPALITY.fullmatch(code):
+            counts = self.result.records_per_municipality
+            counts[code] = counts.get(code, 0) + 1
+
+    def _root_ok(self, root: etree._Element) -> bool:
+        if root.tag == ROOT:
+            return True
+        self.findings.add(
+            Finding(
+                "XML-ROOT",
+                Severity.ERROR,
+                "the document is not a wage report: its root must be WageReport in "
+                f"namespace {WAGE_REPORT_NS}",
+                line=source_line(root),
+            )
+        )
+        return False
+
+    # Streaming path --------------------------------------------------------
+
+    def stream(self, path: Path) -> None:
+        """Validate a large file element by element, keeping memory flat."""
+        try:
+            events = iterparse_records(path, (HEADER, RECORD))
+            self._consume(events)
+        except etree.XMLSyntaxError as exc:
+            self.add_all(syntax_findings(log_entries(events.error_log), _position(exc)))
+        except OSError as exc:
+            raise ValidationError(
+                f"{path.name}: cannot be read ({exc.strerror})"
+            ) from exc
+
+    def _consume(self, events: Iterator[tuple[str, etree._Element]]) -> None:
+        root: etree._Element | None = None
+        number = 0
+        for _, element in events:
+            if element.getparent() is not root or root is None:
+                parent = element.getparent()
+                if parent is None or parent.getparent() is not None:
+                    continue  # nested: its container's schema check reports it
+                root = parent
+                if not self._root_ok(root):
+                    return
+            if element.getprevious() is not None:
+                self._drop_strays(root, element)
+            if element.tag == RECORD:
+                number += 1
+                self._stream_record(element, number)
+            else:
+                self._stream_header(element)
+            if element.tail is not None:
+                self._check_tail(element)
+            del root[0]
+        self._stream_end(root, number)
+
+    def _stream_header(self, header: etree._Element) -> None:
+        path = "/WageReport/Header"
+        if self.header_seen or self.result.record_count:
+            self._structure(header, path, "Header must come once, before any Record")
+            return
+        self.header_seen = True
+        if self._fragment_valid(header, path):
+            self.header_ok = True
+            self.add_all(self.rules.check_header(header, path))
+            self.result.message_id = self.rules.header.message_id
+
+    def _stream_record(self, record: etree._Element, number: int) -> None:
+        if not self.header_seen:
+            path = _record_path(number)
+            self._structure(record, path, "a Record comes before the Header")
+            self.header_seen = True
+        if self.fragment_schema.validate(record):
+            self._record(record, number, True)
+        else:
+            self._fragment_findings(record, _record_path(number))
+            self._record(record, number, False)
+
+    def _fragment_valid(self, element: etree._Element, path: str) -> bool:
+        if self.fragment_schema.validate(element):
+            return True
+        self._fragment_findings(element, path)
+        return False
+
+    def _fragment_findings(self, element: etree._Element, path: str) -> None:
+        schema = self.fragment_schema
+        record_id = _record_id(element) if element.tag == RECORD else None
+
+        def locate(node_path: str | None) -> Place:
+            node = _relative(element, node_path)
+            named = None if node is None else _named_path(node, element, path)
+            return Place(node, named, record_id)
+
+        self.add_all(schema_findings(log_entries(schema.error_log), locate))
+
+    def _drop_strays(self, root: etree._Element, element: etree._Element) -> None:
+        while len(root) and root[0] is not element:
+            stray = root[0]
+            if isinstance(stray.tag, str):
+                self._structure(
+                    stray, "/WageReport/*", "an element is not expected here"
+                )
+            del root[0]
+
+    def _check_tail(self, element: etree._Element) -> None:
+        if element.tail is not None and element.tail.strip():
+            self._structure(
+                element, "/WageReport", "text is not allowed between elements"
+            )
+
+    def _stream_end(self, root: etree._Element | None, records: int) -> None:
+        if root is None:
+            self.findings.add(
+                Finding(
+                    "XML-ROOT",
+                    Severity.ERROR,
+                    "the document holds no Header or Record of a wage report",
+                )
+            )
+            return
+        for stray in root:
+            if isinstance(stray.tag, str):
+                self._structure(
+                    stray, "/WageReport/*", "an element is not expected here"
+                )
+        if any(not str(k).startswith(_XSI) for k in root.attrib):
+            self._structure(
+                root, "/WageReport", "WageReport has an attribute that is not allowed"
+            )
+        if not self.header_seen:
+            self._structure(root, "/WageReport", "the report has no Header")
+        if records == 0:
+            self._structure(root, "/WageReport", "the report has no Record")
+
+    def _structure(self, element: etree._Element, path: str, message: str) -> None:
+        self.findings.add(
+            Finding(
+                "SCHEMA-STRUCTURE",
+                Severity.ERROR,
+                message,
+                line=source_line(element),
+                path=path,
+                record_id=_record_id(element) if element.tag == RECORD else None,
+            )
+        )
+
+
+class _TreeLocator:
+    """Places schema errors of a whole document and remembers what failed.
+
+    An error it cannot place makes every Header and Record count as failed, so
+    the rules never run on a record the schema did not vouch for.
+    """
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self.failed: set[etree._Element] = set()
+        self.unplaced = False
+
+    def passed(self, container: etree._Element) -> bool:
+        """Whether no schema error lies inside *container*."""
+        return not self.unplaced and container not in self.failed
+
+    def __call__(self, node_path: str | None) -> Place:
+        node = _relative(self.root, node_path)
+        if node is None:
+            self.unplaced = True
+            return Place(None, None, None)
+        container = node
+        while (parent := container.getparent()) is not None and parent is not self.root:
+            container = parent
+        if container is self.root:
+            return Place(node, "/WageReport", None)
+        self.failed.add(container)
+        if container.tag == HEADER:
+            return Place(node, _named_path(node, container, "/WageReport/Header"), None)
+        if container.tag != RECORD:
+            return Place(node, "/WageReport/*", None)
+        number = sum(1 for _ in container.itersiblings(RECORD, preceding=True)) + 1
+        top = _record_path(number)
+        return Place(node, _named_path(node, container, top), _record_id(container))
+
+
+_PREFIXED_STEP = re.compile(r"/[A-Za-z_][\w.-]*:([A-Za-z_][\w.-]*)(\[\d+\])?")
+
+
+def _relative(top: etree._Element, node_path: str | None) -> etree._Element | None:
+    """The node at libxml2's positional *node_path*, taking ``/*`` to be *top*."""
+    if not node_path or not node_path.startswith("/*"):
+        return None
+    # libxml2 names prefixed elements ("/xi:include[1]"); find them by local name.
+    steps = _PREFIXED_STEP.sub(
+        lambda m: f"/*[local-name()='{m.group(1)}']{m.group(2) or ''}", node_path[2:]
+    )
+    try:
+        found = top.xpath("." + steps) if steps else [top]
+    except etree.XPathError:
+        return None
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return found[0]
+    return None
+
+
+def _position(exc: etree.XMLSyntaxError) -> tuple[int, int]:
+    line, column = exc.position
+    return line or 1, column or 1

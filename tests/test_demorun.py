@@ -1,0 +1,39 @@
+"""The guided demo run, end to end with the real daemon, SFTP and gpg."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from gateway.demo import create_sandbox
+from gateway.demorun import run_demo
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_once_reaches_every_expected_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """demo --once sends, receives both receipts, fetches, stops and exits 0."""
+    folder = tmp_path / "demo"
+    create_sandbox(folder, port=_free_port())
+
+    status = run_demo(folder, once=True)
+
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "WRONG" not in printed
+    assert "receipt says accepted" in printed
+    assert "receipt says rejected" in printed
+    # No BSN (nine digits) or other personal data in what the demo prints.
+    assert not re.search(r"(?<![0-9A-F])[0-9]{9}(?![0-9A-F])", printed)
+    fetched = sorted(p.parent.name for p in (folder / "fetched").glob("*/*.xml"))
+    assert fetched == ["groningen", "rotterdam", "utrecht"]
