@@ -118,9 +118,16 @@ class Daemon:
         self._lock.acquire()
         try:
             self._open_parts()
+            self._start_parts()
         except BaseException:
-            self._lock.release()
+            self.stop(timeout=10)
             raise
+        self.audit.emit(
+            "daemon.started", version=__version__, workers=self.config.gateway.workers
+        )
+        _log.info("daemon.started", workers=self.config.gateway.workers)
+
+    def _start_parts(self) -> None:
         self._queue_unfinished()
         for n in range(self.config.gateway.workers):
             self._spawn(self._work, f"worker-{n + 1}")
@@ -133,10 +140,6 @@ class Daemon:
         self.watcher.start()
         self._spawn(self._housekeeping, "housekeeping")
         self._start_sftp()
-        self.audit.emit(
-            "daemon.started", version=__version__, workers=self.config.gateway.workers
-        )
-        _log.info("daemon.started", workers=self.config.gateway.workers)
 
     def _open_parts(self) -> None:
         config = self.config

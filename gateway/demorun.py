@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -76,24 +77,32 @@ def run_demo(folder: Path, *, once: bool) -> int:
 
 def play(folder: Path, config: Config) -> list[Outcome]:
     """Send both reports, fetch as every municipality, and judge the results."""
-    reports = folder / "demo-reports"
-    reports.mkdir(mode=0o700, exist_ok=True)
-    good = _send(folder, config, GOOD_SENDER, reports, inject=None)
-    faulty = _send(folder, config, FAULTY_SENDER, reports, inject=INJECTED_RULE)
-    accepted = good.accepted if isinstance(good, Receipt) else {}
-    return [
-        _judge_good(good),
-        _judge_faulty(faulty),
-        *(_fetch(folder, m, accepted) for m in config.municipalities.values()),
-    ]
+    # The partners' plaintext (the reports before sending, the fetched reports)
+    # lives only in a private temporary folder outside the sandbox, removed at
+    # the end: the sandbox itself then holds personal data only encrypted, as a
+    # real gateway's folders do.
+    with tempfile.TemporaryDirectory(prefix="loonbrug-demo-") as scratch:
+        reports = Path(scratch) / "reports"
+        reports.mkdir(mode=0o700)
+        good = _send(folder, config, GOOD_SENDER, reports, inject=None)
+        faulty = _send(folder, config, FAULTY_SENDER, reports, inject=INJECTED_RULE)
+        accepted = good.accepted if isinstance(good, Receipt) else {}
+        return [
+            _judge_good(good),
+            _judge_faulty(faulty),
+            *(
+                _fetch(folder, m, accepted, Path(scratch) / "fetched")
+                for m in config.municipalities.values()
+            ),
+        ]
 
 
 def _fetch(
-    folder: Path, municipality: Municipality, accepted: dict[str, int]
+    folder: Path, municipality: Municipality, accepted: dict[str, int], into: Path
 ) -> Outcome:
     partner = _partner(folder, municipality.id)
     try:
-        fetched = fetch_deliveries(partner, folder / "fetched" / municipality.id)
+        fetched = fetch_deliveries(partner, into / municipality.id)
     except LoonbrugError as exc:
         return Outcome(False, f"{municipality.id}: fetch failed: {exc}")
     expected = accepted.get(municipality.code, 0)

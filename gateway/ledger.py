@@ -383,6 +383,15 @@ class Ledger:
         )
         return {(str(account), str(name)) for account, name in rows}
 
+    def withdraw(self, account: str, file_name: str) -> None:
+        """Forget an outbox file the gateway took back before it was fetched."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM deliveries WHERE account = ? AND file_name = ?"
+                " AND downloaded_at IS NULL",
+                (account, file_name),
+            )
+
     def record_delivery(
         self, account: str, file_name: str, event: str, at: datetime
     ) -> None:

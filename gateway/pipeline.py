@@ -147,11 +147,10 @@ class Job:
 
 @dataclass(frozen=True)
 class Accepted:
-    """What an accepted upload delivered."""
+    """What an accepted upload delivered, and its receipt, signed."""
 
-    message_id: str
-    records: Mapping[str, int]
-    warnings: Sequence[Finding]
+    facts: ReceiptFacts
+    signed_receipt: bytes
 
 
 def sha256_of(path: Path) -> tuple[int, str]:
@@ -305,12 +304,21 @@ class Pipeline:
         verified = self._decrypt(job, config, intermediary)
         result = self._validate(job, config, intermediary)
         message_id = (result.message_id or "").lower()
-        self._route(job, config, message_id, result, verified)
-        return Accepted(
+        facts = ReceiptFacts(
+            outcome=Outcome.ACCEPTED,
+            upload_name=job.file_name,
+            upload_sha256=job.sha256,
+            upload_size=job.size,
+            received_at=job.received,
             message_id=message_id,
-            records=dict(result.records_per_municipality),
-            warnings=result.findings,
+            accepted=dict(result.records_per_municipality),
+            findings=result.findings,
         )
+        # Signed while the outbox documents are encrypted: one gpg wait less.
+        # The receipt is written only once every document is delivered.
+        signed = self._encryptors.submit(self._sign, facts)
+        self._route(job, config, message_id, result, verified)
+        return Accepted(facts, signed.result())
 
     def _hash(self, job: Job) -> None:
         job.size, job.sha256 = sha256_of(job.upload)
@@ -408,37 +416,43 @@ class Pipeline:
         verified: Verified,
     ) -> None:
         counts = dict(result.records_per_municipality)
-        done = self.ledger.written_files(job.upload_id)
-        pending = {
-            code: n
-            for code, n in counts.items()
-            if (self._municipality_id(config, code), outbox_name(message_id, code))
-            not in done
-        }
+        pending = self._not_yet_written(job, config, message_id, counts)
         documents = {}
         if pending:
             documents = self._split(job, message_id, verified, pending)
         encrypted = self._encrypt_all(job, config, message_id, documents)
         crash_point("after-encrypt")
-        written = [
-            self._deliver(config, code=code, encrypted=path, record_count=counts[code])
-            for code, path in sorted(encrypted.items())
-        ]
+        written = self._deliver_all(config, encrypted, counts)
         crash_point("after-outbox-write")
         self.ledger.record_routed(job.upload_id, written)
         for item in written:
-            self.audit.emit(
-                "delivery.written",
-                upload_id=job.upload_id,
-                message_id=message_id,
-                account=job.account,
-                municipality=item.municipality,
-                file=item.file_name,
-                size=item.size,
-                sha256=item.sha256,
-                record_count=item.record_count,
-            )
+            self._announce(job, message_id, item)
         crash_point("after-route")
+
+    def _not_yet_written(
+        self, job: Job, config: Config, message_id: str, counts: dict[str, int]
+    ) -> dict[str, int]:
+        """The municipalities still without their file (all but after a crash)."""
+        done = self.ledger.written_files(job.upload_id)
+        return {
+            code: n
+            for code, n in counts.items()
+            if (self._municipality_id(config, code), outbox_name(message_id, code))
+            not in done
+        }
+
+    def _announce(self, job: Job, message_id: str, item: Written) -> None:
+        self.audit.emit(
+            "delivery.written",
+            upload_id=job.upload_id,
+            message_id=message_id,
+            account=job.account,
+            municipality=item.municipality,
+            file=item.file_name,
+            size=item.size,
+            sha256=item.sha256,
+            record_count=item.record_count,
+        )
 
     def _encrypt_all(
         self, job: Job, config: Config, message_id: str, documents: dict[str, Path]
@@ -499,6 +513,26 @@ class Pipeline:
         document.unlink()
         return target
 
+    def _deliver_all(
+        self, config: Config, encrypted: dict[str, Path], counts: Mapping[str, int]
+    ) -> list[Written]:
+        """Rename every document into its outbox: all of them, or none."""
+        written: list[Written] = []
+        try:
+            for code, path in sorted(encrypted.items()):
+                written.append(
+                    self._deliver(
+                        config, code=code, encrypted=path, record_count=counts[code]
+                    )
+                )
+        except BaseException:
+            for item in written:
+                (self.spool.outbox(item.account) / item.file_name).unlink(
+                    missing_ok=True
+                )
+            raise
+        return written
+
     def _deliver(
         self, config: Config, *, code: str, encrypted: Path, record_count: int
     ) -> Written:
@@ -523,25 +557,16 @@ class Pipeline:
     # Outcomes
 
     def _accept(self, job: Job, accepted: Accepted) -> None:
-        facts = ReceiptFacts(
-            outcome=Outcome.ACCEPTED,
-            upload_name=job.file_name,
-            upload_sha256=job.sha256,
-            upload_size=job.size,
-            received_at=job.received,
-            message_id=accepted.message_id,
-            accepted=accepted.records,
-            findings=accepted.warnings,
-        )
-        codes = sorted({f.code for f in accepted.warnings})
-        self._receipt(job, facts, codes)
+        facts = accepted.facts
+        codes = sorted({f.code for f in facts.findings})
+        self._receipt(job, facts, codes, accepted.signed_receipt)
         self._archive(job, Outcome.ACCEPTED)
         _log.info(
             "upload.accepted",
             upload_id=job.upload_id,
             account=job.account,
-            message_id=accepted.message_id,
-            municipalities=sorted(accepted.records),
+            message_id=facts.message_id,
+            municipalities=sorted(facts.accepted),
         )
 
     def _reject(self, job: Job, rejected: RejectionError) -> None:
@@ -594,20 +619,33 @@ class Pipeline:
                 account=job.account,
                 error=type(exc).__name__,
             )
+            # Without a receipt the upload still must not stay in work/.
+            with contextlib.suppress(Exception):
+                self._archive(job, Outcome.REJECTED)
 
     def _withdraw(self, job: Job) -> None:
         """Remove outbox files of a failed upload not yet downloaded."""
         for account, name in self.ledger.written_files(job.upload_id):
             if not self.ledger.was_downloaded(account, name):
                 (self.spool.outbox(account) / name).unlink(missing_ok=True)
+                self.ledger.withdraw(account, name)
                 _log.warning(
                     "delivery.withdrawn", upload_id=job.upload_id, account=account
                 )
 
-    def _receipt(self, job: Job, facts: ReceiptFacts, codes: list[str]) -> None:
-        signed = self.pgp.sign(
+    def _sign(self, facts: ReceiptFacts) -> bytes:
+        return self.pgp.sign(
             receipt_xml(facts), signer=self.config.gateway.key_fingerprint
         )
+
+    def _receipt(
+        self,
+        job: Job,
+        facts: ReceiptFacts,
+        codes: list[str],
+        signed: bytes | None = None,
+    ) -> None:
+        signed = signed if signed is not None else self._sign(facts)
         folder = self.spool.receipts(job.account)
         make_private_dir(folder)
         name = receipt_name(job.file_name)

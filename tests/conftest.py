@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.pgp import stop_agent
 from tests.support.privacy import Hit, find_in_sections, find_in_tree
 
 _captured_hits: list[Hit] = []
@@ -33,3 +34,15 @@ def no_personal_data_left(
     if hits:
         listing = "\n  ".join(str(hit) for hit in hits[:50])
         pytest.fail(f"personal data found in {len(hits)} place(s):\n  {listing}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gpg_agent_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop every gpg-agent started for a GnuPG home the suite created.
+
+    Daemons killed on purpose (crash tests) and subprocesses cannot stop the
+    agents of their homes themselves; this sweeps them all at the end.
+    """
+    yield
+    for keyring in tmp_path_factory.getbasetemp().rglob("pubring.kbx"):
+        stop_agent(keyring.parent)

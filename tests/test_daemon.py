@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +87,27 @@ def test_done_when_plain_gpg_upload_gets_receipt_and_deliveries(
     assert sorted(receipt.accepted) == sorted(config.municipality_codes)
 
 
+def test_uploads_waiting_at_start_are_processed(
+    sandbox: tuple[Sandbox, Config], tmp_path: Path
+) -> None:
+    """Files that arrived while the daemon was down are found by its first scan."""
+    made, config = sandbox
+    report = report_for(config, ZUID, seed=2)
+    waiting = drop(
+        config, ZUID, "waiting.xml.gpg", seal(made.folder, config, ZUID, report)
+    )
+    an_hour_ago = time.time() - 3600
+    os.utime(waiting, (an_hour_ago, an_hour_ago))
+
+    process = DaemonProcess(made.config_path, tmp_path / "daemon.log")
+    try:
+        receipt = read_receipt(made.folder, config, ZUID, "waiting.xml.gpg")
+    finally:
+        process.stop()
+
+    assert receipt.outcome == "accepted"
+
+
 def test_second_instance_exits_with_status_2(
     sandbox: tuple[Sandbox, Config], daemon: DaemonProcess
 ) -> None:
@@ -99,6 +124,32 @@ def test_second_instance_exits_with_status_2(
 
     assert second.returncode == 2
     assert "another loonbrug daemon is running" in second.stderr
+
+
+def test_failed_start_reports_and_releases_the_lock(
+    sandbox: tuple[Sandbox, Config],
+) -> None:
+    """A port already taken stops the start with status 2 and frees the lock."""
+    made, _ = sandbox
+    data = tomllib.loads(made.config_path.read_text(encoding="utf-8"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        data["sftp"] = {"enabled": True, "port": taken.getsockname()[1]}
+        made.config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
+
+        failed = subprocess.run(
+            [sys.executable, "-m", "gateway", "run", "-c", str(made.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert failed.returncode == 2
+    assert failed.stderr.splitlines()[-1].startswith("loonbrug: ")
+    with (made.folder / "state" / "loonbrug.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_sigterm_stops_cleanly(daemon: DaemonProcess) -> None:

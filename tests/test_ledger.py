@@ -204,3 +204,17 @@ def test_upload_ids_sort_by_time() -> None:
 
     assert early < late
     assert early.startswith("20260302T093000Z-")
+
+
+def test_withdrawn_file_is_forgotten_unless_downloaded(ledger: Ledger) -> None:
+    """A file taken back before download leaves no delivery row behind."""
+    ledger.begin_claim("u1", "uitzender-noord", "a.gpg", NOW)
+    ledger.record_routed(
+        "u1", [_written("rotterdam", "a.xml.gpg"), _written("rotterdam", "b.xml.gpg")]
+    )
+    ledger.record_delivery("rotterdam", "b.xml.gpg", "downloaded", NOW)
+
+    ledger.withdraw("rotterdam", "a.xml.gpg")
+    ledger.withdraw("rotterdam", "b.xml.gpg")
+
+    assert ledger.written_files("u1") == {("rotterdam", "b.xml.gpg")}

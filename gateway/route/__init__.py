@@ -8,7 +8,11 @@ encryption, signing and the move into the spool belong to the pipeline.
 
 from __future__ import annotations
 
+import hashlib
+
 RECEIPT_SUFFIX = ".receipt.asc"
+_NAME_MAX = 255
+_SHORTENED = 200
 
 
 def outbox_name(message_id: str, municipality_code: str) -> str:
@@ -21,5 +25,14 @@ def outbox_name(message_id: str, municipality_code: str) -> str:
 
 
 def receipt_name(upload_name: str) -> str:
-    """The receipt file name for an upload, named after it."""
-    return f"{upload_name}{RECEIPT_SUFFIX}"
+    """The receipt file name for an upload, named after it.
+
+    A name too long for the file system once the suffix is added (255 bytes)
+    is shortened and given a hash of the full name, so it stays unique.
+    """
+    name = f"{upload_name}{RECEIPT_SUFFIX}"
+    if len(name.encode()) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(upload_name.encode()).hexdigest()[:16]
+    short = upload_name.encode()[:_SHORTENED].decode(errors="ignore")
+    return f"{short}-{digest}{RECEIPT_SUFFIX}"

@@ -112,6 +112,7 @@ class View:
         folder = self.folders.get(parts[0])
         if folder is None:
             raise DeniedError("outside the account's folders", virtual)
+        self._check_containment(folder, virtual)
         if len(parts) == 1:
             return Target(virtual, folder)
         if len(parts) > 2:
@@ -121,7 +122,6 @@ class View:
             raise DeniedError("hidden names are reserved", virtual)
         if len(name.encode()) > MAX_NAME_BYTES:
             raise DeniedError("name too long", virtual)
-        self._check_containment(folder, virtual)
         return Target(virtual, folder, name)
 
     def file(self, raw: bytes, need: Right) -> Target:

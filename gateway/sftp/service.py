@@ -16,6 +16,7 @@ it too (paramiko's ``strict_kex``, on by default since 3.4).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -33,7 +34,7 @@ from gateway.errors import SftpError
 from gateway.sftp.accounts import load_accounts
 from gateway.sftp.events import DeliveryLedger, Recorder
 from gateway.sftp.server import Budgets, Gatekeeper, Limits
-from gateway.sftp.session import SftpSession
+from gateway.sftp.session import UPLOAD_PREFIX, SftpSession
 from gateway.spool import Spool, make_private_dir
 
 DISABLED_ALGORITHMS = {
@@ -48,6 +49,7 @@ DISABLED_ALGORITHMS = {
 WINDOW_SIZE = 16 * 1024 * 1024
 MAX_PACKET_SIZE = 256 * 1024
 _POLL_SECONDS = 0.5
+MAX_CONNECTIONS = 256
 
 
 class SftpService:
@@ -86,9 +88,13 @@ class SftpService:
 
     def start(self) -> None:
         """Prepare the folders and host key, listen, and return once listening."""
+        # Paramiko logs every failed handshake with a traceback; the service
+        # records those itself (sftp.handshake_failed), once, without one.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
         Spool(self.config.gateway.spool).prepare(
             self.config.intermediaries, self.config.municipalities
         )
+        self._remove_stale_uploads()
         self._host_key = load_or_create_host_key(self.config.sftp.host_key)
         self._listener = self._listen()
         self._stopping.clear()
@@ -97,6 +103,15 @@ class SftpService:
         )
         self._acceptor.start()
         self.log.info("sftp.listening", host=self.address[0], port=self.address[1])
+
+    def _remove_stale_uploads(self) -> None:
+        # Hidden upload files of a previous run that ended without closing its
+        # sessions (a crash, a power cut): their clients never got an answer.
+        spool = Spool(self.config.gateway.spool)
+        for account in self.config.intermediaries:
+            for stale in spool.inbox(account).glob(f"{UPLOAD_PREFIX}*"):
+                stale.unlink(missing_ok=True)
+                self.log.info("sftp.stale_upload_removed", account=account)
 
     def reload(self, config: Config) -> None:
         """Use a reloaded configuration for every connection from now on.
@@ -157,8 +172,9 @@ class SftpService:
 
     def _begin(self, sock: socket.socket, address: tuple[str, int]) -> None:
         host = str(address[0])
-        if self.budgets.is_banned(host):
-            self.log.warning("sftp.refused", remote=host, reason="address banned")
+        refusal = self._refusal(host)
+        if refusal:
+            self.log.warning("sftp.refused", remote=host, reason=refusal)
             sock.close()
             return
         connection_id = uuid.uuid4().hex[:12]
@@ -175,6 +191,16 @@ class SftpService:
         with self._lock:
             self._connections[connection_id] = (thread, transport)
         thread.start()
+
+    def _refusal(self, host: str) -> str:
+        if self.budgets.is_banned(host):
+            return "address banned"
+        with self._lock:
+            # Each connection costs threads; a flood of them must not exhaust
+            # the process before the handshake timeout clears them.
+            if len(self._connections) >= MAX_CONNECTIONS:
+                return "too many connections"
+        return ""
 
     def _transport(self, sock: socket.socket) -> paramiko.Transport:
         # Small requests are latency-bound: send each reply at once (Nagle off).

@@ -33,12 +33,21 @@ from gateway.sftp.protocol import Attributes, Kind, MalformedError, Reader, Stat
 from gateway.sftp.publish import rename_new
 from gateway.spool import FILE_MODE, fsync_dir, is_temporary_name
 
+# Hidden names of uploads in progress; the watcher ignores dot-files.
+UPLOAD_PREFIX = ".upload-"
+# Refused requests a session may make before it is closed: clients make a few
+# by accident, a prober makes hundreds (and each one is an audit event).
+MAX_DENIALS = 50
 _RECV_SIZE = 1024 * 1024
 _NAMES_PER_REPLY = 100
 _EXTENSIONS = (
     ("posix-rename@openssh.com", "1"),
     ("limits@openssh.com", "1"),
 )
+
+
+class TooManyDenialsError(Exception):
+    """The session made more refused requests than :data:`MAX_DENIALS`."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class SftpSession(paramiko.SubsystemHandler):
         self.handles: dict[bytes, Handle] = {}
         self.next_handle = 0
         self.end_reason = "client closed"
+        self.denials = 0
         self.handlers = self._handler_table()
 
     def _handler_table(self) -> dict[int, Callable[[int, Reader], bytes]]:
@@ -155,6 +165,8 @@ class SftpSession(paramiko.SubsystemHandler):
             self.end_reason = "idle timeout"
         except MalformedError as exc:
             self.end_reason = f"protocol violation: {exc}"
+        except TooManyDenialsError:
+            self.end_reason = "too many refused requests"
         except (OSError, EOFError, paramiko.SSHException):
             self.end_reason = "connection lost"
         except Exception as exc:  # the catch-all: log, and end this session only
@@ -197,6 +209,9 @@ class SftpSession(paramiko.SubsystemHandler):
         except DeniedError as denied:
             operation = Kind(body[0]).name.lower()
             self.recorder.denied(operation, denied.reason, denied.path)
+            self.denials += 1
+            if self.denials > MAX_DENIALS:
+                raise TooManyDenialsError from None
             return wire.status(request_id, Status.PERMISSION_DENIED)
         except MalformedError:
             return wire.status(request_id, Status.BAD_MESSAGE)
@@ -251,7 +266,7 @@ class SftpSession(paramiko.SubsystemHandler):
     def _start_upload(self, target: Target) -> Upload:
         if os.path.lexists(target.real):
             raise DeniedError("a file of that name is waiting already", target.virtual)
-        temp = target.real.parent / f".upload-{uuid.uuid4().hex}"
+        temp = target.real.parent / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         return Upload(target, temp, os.open(temp, flags, FILE_MODE))
 
@@ -322,10 +337,12 @@ class SftpSession(paramiko.SubsystemHandler):
                 handle.problem = "upload exceeds the size limit"
                 self.recorder.denied("write", handle.problem, handle.target.virtual)
             return wire.status(request_id, Status.FAILURE)
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(handle.fd, view, offset)
-            view, offset = view[written:], offset + written
+        try:
+            _write_all(handle.fd, data, offset)
+        except OSError as exc:
+            # A lost write (disk full) must not become a file with a hole.
+            handle.problem = f"write failed ({errno.errorcode.get(exc.errno or 0)})"
+            raise
         return wire.status(request_id, Status.OK)
 
     def read(self, request_id: int, reader: Reader) -> bytes:
@@ -500,6 +517,13 @@ def _publish(source: Path, target: Target) -> None:
             "a file of that name is waiting already", target.virtual
         ) from None
     fsync_dir(target.real.parent)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _visible_files(folder: Path) -> list[tuple[str, Attributes]]:

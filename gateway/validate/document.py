@@ -4,10 +4,11 @@ Two ways through the same checks, chosen by size:
 
 - up to :data:`TREE_LIMIT` bytes the file is parsed whole and validated against
   the schema in one call (fastest for the many small weekly reports);
-- larger files are streamed with ``iterparse``: each ``Header`` and ``Record`` is
-  validated on its own against the fragment schema as soon as it ends, checked
-  by the domain rules, then dropped, so memory stays flat whatever the size. The
-  root's sequence (one Header, then Records, nothing else) is checked here.
+- larger files are streamed: the ``Header`` and the ``Record`` elements are
+  taken out of the tree as soon as they end, validated against the fragment
+  schema (records a few dozen at a time), checked by the domain rules and
+  dropped, so memory stays flat whatever the size. The root's sequence (one
+  Header, then Records, nothing else) is checked here.
 
 Either way every finding is collected, up to the context's ``max_findings``.
 """
@@ -25,16 +26,22 @@ from gateway.validate.context import ValidationContext, ValidationResult
 from gateway.validate.fields import record_texts
 from gateway.validate.findings import Finding, FindingList, Severity
 from gateway.validate.hardening import (
+    ELEMENT_LIMIT,
     PROLOG_LIMIT,
+    ElementStream,
+    ElementTooLarge,
     check_prolog,
-    iterparse_records,
+    doctype_finding,
+    has_doctype,
     log_entries,
     new_parser,
+    root_tag,
     source_line,
     syntax_findings,
 )
 from gateway.validate.rules import RuleBook
 from gateway.validate.schemas import (
+    BATCH_NAME,
     WAGE_REPORT_NS,
     Place,
     fragment_schema,
@@ -44,15 +51,25 @@ from gateway.validate.schemas import (
 )
 
 TREE_LIMIT = 2 * 1024 * 1024
+# Records validated per schema call while streaming: one call per record costs
+# more in set-up than in validation.
+BATCH_RECORDS = 64
 
 _NS = "{" + WAGE_REPORT_NS + "}"
 ROOT = _NS + "WageReport"
 HEADER = _NS + "Header"
 RECORD = _NS + "Record"
+BATCH = _NS + BATCH_NAME
 _RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 _MUNICIPALITY = re.compile(r"GM[0-9]{4}")
 _MUNICIPALITY_TAG = _NS + "MunicipalityCode"
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+_TOO_LARGE_ELEMENT = Finding(
+    "XML-LIMIT",
+    Severity.ERROR,
+    f"an element (or text between elements) is larger than {ELEMENT_LIMIT} bytes; "
+    "a Header or Record is never that large",
+)
 
 
 def validate_file(
@@ -70,13 +87,19 @@ def validate_file(
     size = _size(path)
     findings = FindingList(context.max_findings)
     result = ValidationResult(findings=findings.items)
-    if not _admissible(path, size, context, findings):
+    whole = not (size > TREE_LIMIT if streaming is None else streaming)
+    problem = _size_finding(size, context)
+    if problem is None:
+        data = _read(path, None if whole else PROLOG_LIMIT)
+        problem = check_prolog(data[:PROLOG_LIMIT], complete=size <= PROLOG_LIMIT)
+    if problem is not None:
+        findings.add(problem)
         return _finish(result, findings)
     run = _Run(context, findings, result)
-    if not (size > TREE_LIMIT if streaming is None else streaming):
-        run.whole(_read(path))
+    if whole:
+        run.whole(data)
     else:
-        run.stream(path)
+        run.stream(path, data)
     return _finish(result, findings)
 
 
@@ -100,31 +123,26 @@ def _finish(result: ValidationResult, findings: FindingList) -> ValidationResult
     return result
 
 
-def _admissible(
-    path: Path, size: int, context: ValidationContext, findings: FindingList
-) -> bool:
+def _size_finding(size: int, context: ValidationContext) -> Finding | None:
     if size == 0:
-        findings.add(Finding("XML-EMPTY", Severity.ERROR, "the file is empty"))
-        return False
+        return Finding("XML-EMPTY", Severity.ERROR, "the file is empty")
     if context.max_bytes is not None and size > context.max_bytes:
-        findings.add(
-            Finding(
-                "XML-TOO-LARGE",
-                Severity.ERROR,
-                f"the file is larger than the limit of {context.max_bytes} bytes",
-            )
+        return Finding(
+            "XML-TOO-LARGE",
+            Severity.ERROR,
+            f"the file is larger than the limit of {context.max_bytes} bytes",
         )
-        return False
-    problem = check_prolog(_read(path, PROLOG_LIMIT), complete=size <= PROLOG_LIMIT)
-    if problem is not None:
-        findings.add(problem)
-        return False
-    return True
+    return None
 
 
 def _record_id(record: etree._Element) -> str | None:
     text = record.findtext(_NS + "RecordId")
     return text if text is not None and _RECORD_ID.fullmatch(text) else None
+
+
+def _new_batch() -> etree._Element:
+    # None is lxml's key for the default namespace; the stubs do not know it.
+    return etree.Element(BATCH, nsmap={None: WAGE_REPORT_NS})  # type: ignore[dict-item]
 
 
 def _record_path(number: int) -> str:
@@ -156,6 +174,8 @@ class _Run:
         self.header_seen = False
         self.header_ok = False
         self.fragment_schema = fragment_schema()
+        self.batch = _new_batch()
+        self.batch_first = 1
 
     def add_all(self, findings: list[Finding]) -> None:
         for finding in findings:
@@ -185,7 +205,7 @@ class _Run:
         for child in root.iterchildren(HEADER, RECORD):
             passed = locator.passed(child)
             if child.tag == HEADER:
-                if passed and child.getprevious() is None:
+                if passed and number == 0 and not self.header_ok:
                     self.add_all(self.rules.check_header(child, "/WageReport/Header"))
                     self.header_ok = True
                 continue
@@ -198,52 +218,64 @@ class _Run:
     def _record(self, record: etree._Element, number: int, schema_ok: bool) -> None:
         """Count the record, and apply the rules when it passed the schema."""
         self.result.record_count += 1
+        counts = self.result.records_per_municipality
         if not schema_ok:
-            self._count(record.findtext(_MUNICIPALITY_TAG))
+            code = record.findtext(_MUNICIPALITY_TAG)
+            if code is not None and _MUNICIPALITY.fullmatch(code):
+                counts[code] = counts.get(code, 0) + 1
             return
         texts = record_texts(record)
-        self._count(texts["MunicipalityCode"])
+        code = texts["MunicipalityCode"]
+        counts[code] = counts.get(code, 0) + 1
         findings = self.rules.check_record(record, texts, number)
         if findings:
             self.add_all(findings)
 
-    def _count(self, code: str | None) -> None:
-        if code is not None and _MUNICIPALITY.fullmatch(code):
-            counts = self.result.records_per_municipality
-            counts[code] = counts.get(code, 0) + 1
-
     def _root_ok(self, root: etree._Element) -> bool:
+        if has_doctype(root):
+            self.findings.add(doctype_finding(None, None))
+            return False
         if root.tag == ROOT:
             return True
+        self._not_a_report(source_line(root))
+        return False
+
+    def _not_a_report(self, line: int | None) -> None:
         self.findings.add(
             Finding(
                 "XML-ROOT",
                 Severity.ERROR,
                 "the document is not a wage report: its root must be WageReport in "
                 f"namespace {WAGE_REPORT_NS}",
-                line=source_line(root),
+                line=line,
             )
         )
-        return False
 
     # Streaming path --------------------------------------------------------
 
-    def stream(self, path: Path) -> None:
+    def stream(self, path: Path, head: bytes) -> None:
         """Validate a large file element by element, keeping memory flat."""
+        tag = root_tag(head)
+        if tag is not None and tag != ROOT:
+            self._not_a_report(None)
+            return
+        stream = ElementStream(path, (HEADER, RECORD))
         try:
-            events = iterparse_records(path, (HEADER, RECORD))
-            self._consume(events)
+            self._consume(iter(stream))
         except etree.XMLSyntaxError as exc:
-            self.add_all(syntax_findings(log_entries(events.error_log), _position(exc)))
+            entries = log_entries(stream.error_log)
+            self.add_all(syntax_findings(entries, _position(exc)))
+        except ElementTooLarge:
+            self.findings.add(_TOO_LARGE_ELEMENT)
         except OSError as exc:
             raise ValidationError(
                 f"{path.name}: cannot be read ({exc.strerror})"
             ) from exc
 
-    def _consume(self, events: Iterator[tuple[str, etree._Element]]) -> None:
+    def _consume(self, elements: Iterator[etree._Element]) -> None:
         root: etree._Element | None = None
         number = 0
-        for _, element in events:
+        for element in elements:
             if element.getparent() is not root or root is None:
                 parent = element.getparent()
                 if parent is None or parent.getparent() is not None:
@@ -253,14 +285,16 @@ class _Run:
                     return
             if element.getprevious() is not None:
                 self._drop_strays(root, element)
+            if element.tail is not None:
+                self._check_tail(element)
             if element.tag == RECORD:
                 number += 1
                 self._stream_record(element, number)
             else:
+                self._flush()
                 self._stream_header(element)
-            if element.tail is not None:
-                self._check_tail(element)
-            del root[0]
+                del root[0]
+        self._flush()
         self._stream_end(root, number)
 
     def _stream_header(self, header: etree._Element) -> None:
@@ -275,32 +309,42 @@ class _Run:
             self.result.message_id = self.rules.header.message_id
 
     def _stream_record(self, record: etree._Element, number: int) -> None:
+        """Move a finished record into the batch (out of the tree being parsed)."""
         if not self.header_seen:
             path = _record_path(number)
             self._structure(record, path, "a Record comes before the Header")
             self.header_seen = True
-        if self.fragment_schema.validate(record):
-            self._record(record, number, True)
-        else:
-            self._fragment_findings(record, _record_path(number))
-            self._record(record, number, False)
+        if not len(self.batch):
+            self.batch_first = number
+        self.batch.append(record)
+        if len(self.batch) >= BATCH_RECORDS:
+            self._flush()
 
-    def _fragment_valid(self, element: etree._Element, path: str) -> bool:
-        if self.fragment_schema.validate(element):
-            return True
-        self._fragment_findings(element, path)
-        return False
+    def _flush(self) -> None:
+        """Validate the batched records in one call, then apply the rules."""
+        batch = self.batch
+        if not len(batch):
+            return
+        self.batch = _new_batch()
+        locator = _TreeLocator(batch, self.batch_first)
+        if not self.fragment_schema.validate(batch):
+            entries = log_entries(self.fragment_schema.error_log)
+            self.add_all(schema_findings(entries, locator))
+        for offset, record in enumerate(batch):
+            self._record(record, self.batch_first + offset, locator.passed(record))
 
-    def _fragment_findings(self, element: etree._Element, path: str) -> None:
+    def _fragment_valid(self, header: etree._Element, path: str) -> bool:
         schema = self.fragment_schema
-        record_id = _record_id(element) if element.tag == RECORD else None
+        if schema.validate(header):
+            return True
 
         def locate(node_path: str | None) -> Place:
-            node = _relative(element, node_path)
-            named = None if node is None else _named_path(node, element, path)
-            return Place(node, named, record_id)
+            node = _relative(header, node_path)
+            named = None if node is None else _named_path(node, header, path)
+            return Place(node, named, None)
 
         self.add_all(schema_findings(log_entries(schema.error_log), locate))
+        return False
 
     def _drop_strays(self, root: etree._Element, element: etree._Element) -> None:
         while len(root) and root[0] is not element:
@@ -355,14 +399,18 @@ class _Run:
 
 
 class _TreeLocator:
-    """Places schema errors of a whole document and remembers what failed.
+    """Places schema errors below *root* and remembers which children failed.
+
+    *root* is the document's root, or a batch of records whose first is record
+    number *first_record* of the report.
 
     An error it cannot place makes every Header and Record count as failed, so
     the rules never run on a record the schema did not vouch for.
     """
 
-    def __init__(self, root: etree._Element) -> None:
+    def __init__(self, root: etree._Element, first_record: int = 1) -> None:
         self.root = root
+        self.first_record = first_record
         self.failed: set[etree._Element] = set()
         self.unplaced = False
 
@@ -385,8 +433,8 @@ class _TreeLocator:
             return Place(node, _named_path(node, container, "/WageReport/Header"), None)
         if container.tag != RECORD:
             return Place(node, "/WageReport/*", None)
-        number = sum(1 for _ in container.itersiblings(RECORD, preceding=True)) + 1
-        top = _record_path(number)
+        before = sum(1 for _ in container.itersiblings(RECORD, preceding=True))
+        top = _record_path(self.first_record + before)
         return Place(node, _named_path(node, container, top), _record_id(container))
 
 

@@ -17,7 +17,7 @@ document are never followed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -26,11 +26,18 @@ from lxml import etree
 from gateway.validate.findings import Finding, Severity
 
 PROLOG_LIMIT = 64 * 1024  # more prolog than this is not a wage report
+# No Header or Record comes near this size; a larger element is refused while
+# streaming, which bounds the memory a single element can take.
+ELEMENT_LIMIT = 1024 * 1024
+CHUNK_BYTES = 64 * 1024
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Byte order marks, and the first bytes of "<" in encodings without one.
 _FOREIGN_BOMS = (
     (b"\x00\x00\xfe\xff", "UTF-32"),
     (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\x00<", "UTF-32"),
+    (b"<\x00\x00\x00", "UTF-32"),
     (b"\xfe\xff", "UTF-16"),
     (b"\xff\xfe", "UTF-16"),
     (b"\x00<", "UTF-16"),
@@ -60,10 +67,10 @@ def _encoding_finding(head: bytes) -> Finding | None:
                 column=1,
             )
     declaration = _DECLARATION.match(head.removeprefix(_UTF8_BOM))
-    if declaration is None:
+    if declaration is None or b"encoding" not in declaration.group(0):
         return None
     encoding = _ENCODING.search(declaration.group(0))
-    if encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8"):
+    if encoding is not None and encoding.group(1).lower() in (b"utf-8", b"utf8"):
         return None
     return Finding(
         "XML-ENCODING",
@@ -112,16 +119,36 @@ def check_prolog(head: bytes, *, complete: bool) -> Finding | None:
             line=1,
             column=1,
         )
+    line, column = _place(head, offset)
     if head.startswith(b"<!DOCTYPE", offset):
-        line, column = _place(head, offset)
+        return doctype_finding(line, column)
+    if head[offset] != ord("<"):
+        # Not XML as a UTF-8 parser would read it; refusing here also keeps
+        # libxml2 from guessing another encoding (EBCDIC, UCS-4) by itself.
         return Finding(
-            "XML-DOCTYPE",
+            "XML-MALFORMED",
             Severity.ERROR,
-            "a DOCTYPE is not allowed: DTDs and entity declarations are refused",
+            "no XML document found (the file does not start with markup)",
             line=line,
             column=column,
         )
     return None
+
+
+def doctype_finding(line: int | None, column: int | None) -> Finding:
+    """The finding for a DOCTYPE, wherever it was noticed."""
+    return Finding(
+        "XML-DOCTYPE",
+        Severity.ERROR,
+        "a DOCTYPE is not allowed: DTDs and entity declarations are refused",
+        line=line,
+        column=column,
+    )
+
+
+def has_doctype(element: etree._Element) -> bool:
+    """Whether the element's document carries a DOCTYPE (defence in depth)."""
+    return element.getroottree().docinfo.internalDTD is not None
 
 
 def new_parser() -> etree.XMLParser:
@@ -134,24 +161,81 @@ def new_parser() -> etree.XMLParser:
         huge_tree=False,
         collect_ids=False,
         remove_blank_text=True,  # fewer nodes: faster to build and to validate
+        remove_comments=True,  # a record's children are then elements only
+        remove_pis=True,
     )
 
 
-def iterparse_records(
-    path: Path, tags: tuple[str, ...]
-) -> etree.iterparse[tuple[str, etree._Element]]:
-    """A hardened ``iterparse`` that yields the end of each element in *tags*."""
-    return etree.iterparse(
-        str(path),
-        events=("end",),
-        tag=tags,
+class ElementTooLarge(Exception):  # noqa: N818 - a signal, caught by the validator
+    """Raised by :class:`ElementStream` when one element grows past its limit."""
+
+
+class ElementStream:
+    """Feeds a file to a hardened pull parser and yields chosen elements' ends.
+
+    A wage report is a long row of small elements, so no Header or Record may
+    take more than :data:`ELEMENT_LIMIT` bytes: past that the stream raises
+    :class:`ElementTooLarge`. This keeps memory flat even for a hostile file
+    whose one element (or one stray subtree) would otherwise fill the tree.
+    """
+
+    def __init__(self, path: Path, tags: tuple[str, ...]) -> None:
+        self.path = path
+        self.parser = etree.XMLPullParser(
+            events=("end",),
+            tag=tags,
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+            huge_tree=False,
+            collect_ids=False,
+            remove_blank_text=True,  # fewer nodes: faster to build and validate
+            remove_comments=True,  # a record's children are then elements only
+            remove_pis=True,
+        )
+
+    @property
+    def error_log(self) -> etree._ListErrorLog:
+        """The parser's errors, after an XMLSyntaxError."""
+        return self.parser.feed_error_log
+
+    def __iter__(self) -> Iterator[etree._Element]:
+        """Every chosen element, as soon as it ends. Raises XMLSyntaxError."""
+        since_last = 0
+        with self.path.open("rb") as file:
+            while chunk := file.read(CHUNK_BYTES):
+                self.parser.feed(chunk)
+                since_last += len(chunk)
+                for _, element in self.parser.read_events():
+                    since_last = 0
+                    if isinstance(element, etree._Element):
+                        yield element
+                if since_last > ELEMENT_LIMIT:
+                    raise ElementTooLarge
+        self.parser.close()
+        for _, element in self.parser.read_events():
+            if isinstance(element, etree._Element):
+                yield element
+
+
+def root_tag(head: bytes) -> str | None:
+    """The root element's tag, read from the first bytes of a document."""
+    parser = etree.XMLPullParser(
+        events=("start",),
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
         huge_tree=False,
-        collect_ids=False,
-        remove_blank_text=True,  # fewer nodes: faster to build and to validate
     )
+    try:
+        parser.feed(head)
+        for _, element in parser.read_events():
+            if isinstance(element, etree._Element) and isinstance(element.tag, str):
+                return element.tag
+            return None
+    except etree.XMLSyntaxError:
+        return None
+    return None
 
 
 def source_line(element: etree._Element) -> int | None:

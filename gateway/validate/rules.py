@@ -1,11 +1,13 @@
 """Domain rules: what the wage-report schema cannot express.
 
 The rules run on a Header or Record that passed the schema, so every value has
-its schema form; the rules still parse defensively. Amounts are compared in
-cents, as integers. Consistency rules on amounts apply to ordinary records only:
-a correction (a record with ``Corrects``) carries differences against an earlier
-record, as corrections in the loonaangifte do, and differences may be negative
-and need not add up.
+its schema form: dates are ``YYYY-MM-DD`` (and compare correctly as text) and
+amounts ``-?digits.dd`` (compared as integer cents).
+
+Consistency rules on amounts apply to ordinary records only: a correction (a
+record with ``Corrects``) carries differences against an earlier record, as
+corrections in the loonaangifte do, and differences may be negative and need
+not add up.
 
 Messages name fields and rules, never values: no BSN, name, date or amount.
 """
@@ -98,15 +100,15 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 
 
 @dataclass
-class _Scope:
-    """Where findings of one Header or Record go, and how they are placed."""
+class _HeaderScope:
+    """The header's elements by tag, and the findings about them."""
 
     elements: dict[str, etree._Element]
     path: str
-    record_id: str | None = None
     findings: list[Finding] = field(default_factory=list)
 
     def text(self, name: str) -> str | None:
+        """The text of the header element called *name*, if present."""
         element = self.elements.get(_tag(name))
         return None if element is None else element.text
 
@@ -121,7 +123,6 @@ class _Scope:
                 message,
                 line=line,
                 path=f"{self.path}/{name}",
-                record_id=self.record_id,
             )
         )
 
@@ -144,7 +145,7 @@ class RuleBook:
 
     def check_header(self, header: etree._Element, path: str) -> list[Finding]:
         """Findings for the header; remembers the message id and period."""
-        scope = _Scope(
+        scope = _HeaderScope(
             {e.tag: e for e in header.iter() if isinstance(e.tag, str)}, path
         )
         self.header.message_id = scope.text("MessageId")
@@ -156,7 +157,7 @@ class RuleBook:
         self._record_bounds()
         return scope.findings
 
-    def _payroll_tax_number(self, scope: _Scope) -> None:
+    def _payroll_tax_number(self, scope: _HeaderScope) -> None:
         number = scope.text("PayrollTaxNumber") or ""
         if not _PAYROLL_TAX_NUMBER.fullmatch(number):
             return
@@ -173,7 +174,7 @@ class RuleBook:
                 "Sender/PayrollTaxNumber",
             )
 
-    def _same_sender(self, scope: _Scope, sender: SenderContext) -> None:
+    def _same_sender(self, scope: _HeaderScope, sender: SenderContext) -> None:
         if scope.text("KvkNumber") != sender.kvk:
             scope.error(
                 "SENDER-MISMATCH",
@@ -188,7 +189,7 @@ class RuleBook:
                 "Sender/PayrollTaxNumber",
             )
 
-    def _created_at(self, scope: _Scope) -> None:
+    def _created_at(self, scope: _HeaderScope) -> None:
         try:
             created = dt.datetime.fromisoformat(scope.text("CreatedAt") or "")
         except ValueError:
@@ -203,7 +204,7 @@ class RuleBook:
                 "CreatedAt",
             )
 
-    def _period(self, scope: _Scope) -> Period | None:
+    def _period(self, scope: _HeaderScope) -> Period | None:
         start, end = _date(scope.text("PeriodStart")), _date(scope.text("PeriodEnd"))
         kind = scope.text("PeriodKind") or ""
         if start is None or end is None:
@@ -298,22 +299,20 @@ class RuleBook:
                 problems.append(_EMPLOYMENT_OUTSIDE)
 
     def _amounts(self, texts: Mapping[str, str], problems: list[_Problem]) -> None:
-        if "-" in "".join([texts[name] for name in _AMOUNT_FIELDS]):
+        # The schema guarantees the form -?digits.dd, so cents are the digits.
+        hours, gross, taxable, tax, holiday, additions, net = [
+            int(texts[name].replace(".", "")) for name in _COMPARED
+        ]
+        if min(hours, gross, taxable, tax, holiday, additions, net) < 0 or "-" in (
+            texts["SocialInsuranceWage"][0] + texts["OtherNetDeductions"][0]
+        ):
             problems.extend(
                 _negative(name) for name in _AMOUNT_FIELDS if texts[name][0] == "-"
             )
-        # The schema guarantees the form -?digits.dd, so cents are the digits.
-        tax = int(texts["WageTaxWithheld"].replace(".", ""))
-        if tax > int(texts["TaxableWage"].replace(".", "")):
+        if tax > taxable:
             problems.append(_TAX_PROBLEM)
-        ceiling = (
-            int(texts["GrossWage"].replace(".", ""))
-            + int(texts["HolidayAllowancePaid"].replace(".", ""))
-            + int(texts["OtherNetAdditions"].replace(".", ""))
-        )
-        if int(texts["NetPaid"].replace(".", "")) > ceiling:
+        if net > gross + holiday + additions:
             problems.append(_NET_PROBLEM)
-        hours = int(texts["HoursPaid"].replace(".", ""))
         if self.max_hours is not None and hours > self.max_hours:
             problems.append(_HOURS_PROBLEM)
 
@@ -323,6 +322,17 @@ class RuleBook:
         if earlier is not None and own is not None and earlier.lower() == own.lower():
             problems.append(_SELF_REFERENCE)
 
+
+# The amounts the consistency rules compare, in the order _amounts unpacks them.
+_COMPARED = (
+    "HoursPaid",
+    "GrossWage",
+    "TaxableWage",
+    "WageTaxWithheld",
+    "HolidayAllowancePaid",
+    "OtherNetAdditions",
+    "NetPaid",
+)
 
 # A problem found in a record: finding code, message, name of the child it is on.
 _Problem = tuple[str, str, str]

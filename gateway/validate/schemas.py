@@ -32,6 +32,7 @@ MUNICIPALITY_REPORT_XSD = SCHEMA_DIR / "municipality-report-v1.xsd"
 RECEIPT_XSD = SCHEMA_DIR / "receipt-v1.xsd"
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
+BATCH_NAME = "Batch"
 
 
 def _read_xsd(path: Path) -> etree._ElementTree:
@@ -56,11 +57,21 @@ def wage_report_schema() -> etree.XMLSchema:
 
 @functools.cache
 def fragment_schema() -> etree.XMLSchema:
-    """The wage-report schema with Header and Record both global elements."""
+    """The wage-report schema with Header and a batch of Records as roots.
+
+    ``Batch`` exists only inside the validator: the streaming path moves a few
+    dozen finished records into one and validates them in a single call.
+    """
     document = _read_xsd(WAGE_REPORT_XSD)
-    header = etree.SubElement(document.getroot(), f"{_XS}element")
-    header.set("name", "Header")
-    header.set("type", "Header")
+    root = document.getroot()
+    etree.SubElement(root, f"{_XS}element", name="Header", type="Header")
+    batch = etree.SubElement(root, f"{_XS}element", name=BATCH_NAME)
+    sequence = etree.SubElement(
+        etree.SubElement(batch, f"{_XS}complexType"), f"{_XS}sequence"
+    )
+    etree.SubElement(
+        sequence, f"{_XS}element", ref="Record", minOccurs="0", maxOccurs="unbounded"
+    )
     return _compile(document, WAGE_REPORT_XSD.name)
 
 

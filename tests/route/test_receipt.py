@@ -90,3 +90,14 @@ def test_names_are_deterministic() -> None:
         "0b8f5a3e-58a4-4c3e-9d43-1d1b4f2b6a10.GM0599.xml.gpg"
     )
     assert receipt_name("week10.xml.gpg") == "week10.xml.gpg.receipt.asc"
+
+
+def test_overlong_upload_name_gets_a_short_unique_receipt_name() -> None:
+    """A receipt name never exceeds what the file system can store."""
+    long_a, long_b = "a" * 250 + ".gpg", "a" * 250 + ".pgp"
+
+    name_a, name_b = receipt_name(long_a), receipt_name(long_b)
+
+    assert len(name_a.encode()) <= 255
+    assert name_a != name_b
+    assert name_a.endswith(".receipt.asc")

@@ -9,7 +9,15 @@ from typing import Any
 import paramiko
 import pytest
 
-from tests.support.sftp import RunningServer, paramiko_session, snapshot, start_server
+from tests.support.sftp import (
+    RunningServer,
+    paramiko_session,
+    sftp_server,
+    snapshot,
+    start_server,
+)
+
+__all__ = ["sftp_server"]
 
 NOORD = "uitzender-noord"
 ROTTERDAM = "rotterdam"
@@ -251,3 +259,23 @@ def test_inbox_lists_as_empty_and_hides_its_files(server: RunningServer) -> None
 
     assert listed == []
     assert (server.spool / "inbox" / NOORD / "waiting.gpg").exists()
+
+
+def test_spool_folder_swapped_for_a_link_is_refused(sftp_server: RunningServer) -> None:
+    """An outbox replaced by a link to elsewhere mid-session serves nothing."""
+    outbox = sftp_server.spool / "outbox" / ROTTERDAM
+    elsewhere = sftp_server.folder / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "stolen.xml.gpg").write_bytes(b"not for rotterdam")
+
+    with paramiko_session(sftp_server, ROTTERDAM) as sftp:
+        sftp.listdir("/outbox")
+        outbox.rename(sftp_server.folder / "moved-outbox")
+        outbox.symlink_to(elsewhere)
+        with pytest.raises(OSError):
+            sftp.open("/outbox/stolen.xml.gpg").read()
+        with pytest.raises(OSError):
+            sftp.listdir("/outbox")
+
+    reasons = [e["reason"] for e in sftp_server.events("sftp.denied")]
+    assert "spool folder moved or replaced" in reasons

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ from gateway.audit import MemoryAudit
 from gateway.config import Config, load
 from gateway.daemon import Daemon
 from gateway.demo import Sandbox, create_sandbox
-from gateway.pgp import OpenPgp, stop_agent
+from gateway.pgp import OpenPgp, gpg_home, stop_agent
 from gateway.route.receipt import ReceiptFacts, receipt_xml
 from gateway.sample import SampleSender, generate_report
-from gateway.sftp.partner import load_partner
+from gateway.sftp.partner import PartnerConfig, load_partner
 from gateway.sftp.service import SftpService
 from tests.support.sftp import wait_for
 
@@ -265,3 +266,104 @@ def test_send_and_fetch_through_the_daemon(tmp_path: Path) -> None:
     assert fetched == [0, 0, 0]
     reports = list((tmp_path / "fetched").glob("*/*.xml"))
     assert sum(p.read_text().count("<Record") for p in reports) >= 9
+
+
+def _stock_sftp(partner: PartnerConfig, commands: list[str], cwd: Path) -> str:
+    """Run the stock sftp client with the partner's own key and pinned host key."""
+    batch = cwd / "batch"
+    batch.write_text("\n".join(commands) + "\n")
+    result = subprocess.run(
+        [
+            "sftp",
+            "-b",
+            str(batch),
+            "-F",
+            "/dev/null",
+            "-i",
+            str(partner.ssh_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={partner.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-P",
+            str(partner.port),
+            f"{partner.account}@{partner.host}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def _gpg(home: Path, *arguments: str, cwd: Path) -> str:
+    """Run the gpg command line in a partner's home."""
+    result = subprocess.run(
+        ["gpg", "--batch", "--homedir", str(gpg_home(home)), *arguments],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_stock_tools_against_the_running_daemon(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """gpg and the stock sftp client alone: upload, receipt, delivery."""
+    sandbox = create_sandbox(tmp_path / "sandbox", port=_free_port())
+    config = load(sandbox.config_path)
+    noord = load_partner(sandbox.partner_folder(NOORD) / "partner.toml")
+    rotterdam = load_partner(sandbox.partner_folder("rotterdam") / "partner.toml")
+    for home in (config.gateway.gnupg_home, noord.gnupg_home, rotterdam.gnupg_home):
+        request.addfinalizer(lambda home=home: stop_agent(home))
+    report = tmp_path / "week.xml"
+    report.write_bytes(
+        generate_report(
+            records=6,
+            seed=3,
+            sender=SampleSender.from_intermediary(config.intermediaries[NOORD]),
+            municipalities=["GM0599"],
+        )
+    )
+    _gpg(
+        noord.gnupg_home,
+        "--trust-model",
+        "always",
+        "--local-user",
+        noord.fingerprint,
+        "--recipient",
+        noord.gateway_fingerprint,
+        "--sign",
+        "--encrypt",
+        "-o",
+        "week.xml.gpg",
+        "week.xml",
+        cwd=tmp_path,
+    )
+    receipts = config.gateway.spool / "receipts" / NOORD
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        _stock_sftp(noord, ["put week.xml.gpg /inbox/"], tmp_path)
+        assert wait_for(lambda: any(receipts.iterdir()), timeout=60)
+        _stock_sftp(noord, ["get /receipts/week.xml.gpg.receipt.asc"], tmp_path)
+        listing = _stock_sftp(rotterdam, ["ls /outbox", "get /outbox/*"], tmp_path)
+    finally:
+        daemon.stop()
+
+    receipt = _gpg(
+        noord.gnupg_home, "--decrypt", "week.xml.gpg.receipt.asc", cwd=tmp_path
+    )
+    assert "<Outcome>accepted</Outcome>" in receipt
+    assert "Good signature" in receipt
+    [delivery] = [line.split("/")[-1].strip() for line in listing.splitlines()[1:2]]
+    report_xml = _gpg(rotterdam.gnupg_home, "--decrypt", delivery, cwd=tmp_path)
+    assert "MunicipalityReport" in report_xml

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from gateway.sftp.client import connect, load_private_key
 from gateway.sftp.service import load_or_create_host_key
+from gateway.sftp.session import MAX_DENIALS
 from tests.support.sftp import (
     RunningServer,
     make_key,
@@ -104,8 +107,14 @@ def test_unknown_account_is_refused(sftp_server: RunningServer) -> None:
 
 @pytest.fixture
 def strict_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """A server allowing one session per account and one idle second."""
-    server = start_server(tmp_path, max_sessions_per_account=1, idle_timeout_seconds=1)
+    """A server allowing one session per account, one idle second, one second
+    to shake hands."""
+    server = start_server(
+        tmp_path,
+        max_sessions_per_account=1,
+        idle_timeout_seconds=1,
+        handshake_timeout_seconds=1,
+    )
     try:
         yield server
     finally:
@@ -133,6 +142,18 @@ def test_idle_session_is_closed(strict_server: RunningServer) -> None:
                 == ["idle timeout"]
             )
         )
+
+
+def test_silent_client_is_dropped_after_the_handshake_time(
+    strict_server: RunningServer,
+) -> None:
+    """A client that connects and never speaks is disconnected."""
+    with socket.create_connection(("127.0.0.1", strict_server.service.port)) as sock:
+        sock.settimeout(20)
+        while sock.recv(4096):
+            pass  # read until the server hangs up (a timeout fails the test)
+
+    assert strict_server.events("session.opened") == []
 
 
 def test_wrong_host_key_pin_is_refused(sftp_server: RunningServer) -> None:
@@ -177,3 +198,19 @@ def test_reload_takes_new_keys_for_new_connections(
 
     assert sftp_server.sftp("rotterdam", ["ls /"], key=new_key).returncode == 0
     assert sftp_server.sftp("rotterdam", ["ls /"]).returncode != 0
+
+
+def test_a_probing_session_is_closed(sftp_server: RunningServer) -> None:
+    """A session that keeps making refused requests is closed by the server."""
+    dropped = (OSError, EOFError, paramiko.SSHException)
+    with paramiko_session(sftp_server, NOORD) as sftp, pytest.raises(dropped):
+        for n in range(MAX_DENIALS + 10):
+            with contextlib.suppress(PermissionError):
+                sftp.mkdir(f"/inbox/probe-{n}")
+
+    assert wait_for(
+        lambda: (
+            [e["reason"] for e in sftp_server.events("session.closed")]
+            == ["too many refused requests"]
+        )
+    )

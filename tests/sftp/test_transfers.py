@@ -7,11 +7,15 @@ import os
 import sqlite3
 import subprocess
 import threading
+from pathlib import Path
 
+from gateway.audit import MemoryAudit
+from gateway.sftp.service import SftpService
 from tests.support.sftp import (
     RunningServer,
     paramiko_session,
     sftp_server,
+    start_server,
     wait_for,
 )
 
@@ -238,3 +242,18 @@ def test_twenty_concurrent_sessions(sftp_server: RunningServer) -> None:
     for n in range(10, 20):
         assert (sftp_server.folder / f"local-{n}").read_bytes() == files[n]
     assert len(sftp_server.events("session.opened")) == 20
+
+
+def test_stale_hidden_uploads_are_removed_at_start(tmp_path: Path) -> None:
+    """Hidden upload files left by a crashed run are gone after the next start."""
+    first = start_server(tmp_path)
+    inbox = first.spool / "inbox" / NOORD
+    first.stop()
+    (inbox / ".upload-0123").write_bytes(b"half an upload")
+    (inbox / "complete.gpg").write_bytes(b"a finished upload")
+
+    second = SftpService(first.config, MemoryAudit())
+    second.start()
+    second.stop()
+
+    assert sorted(os.listdir(inbox)) == ["complete.gpg"]

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from gateway.validate import ValidationContext, validate_file
+from gateway.validate.hardening import has_doctype, new_parser
 from tests.support.reports import TODAY, sample_bytes
 
 SECRET = "LOCAL-FILE-CONTENT-7f3a9c"
@@ -144,6 +146,18 @@ def _garbage(t: Targets) -> bytes:
     return bytes((n * 7919) % 256 for n in range(4096))
 
 
+def _ebcdic(t: Targets) -> bytes:
+    return sample_bytes(2).decode().encode("cp500")
+
+
+def _ucs4(t: Targets) -> bytes:
+    return sample_bytes(2).decode().replace('encoding="UTF-8"', "").encode("utf-32-be")
+
+
+def _odd_encoding_name(t: Targets) -> bytes:
+    return sample_bytes(2).replace(b'encoding="UTF-8"', b'encoding="UTF 8!"', 1)
+
+
 def _long_prolog(t: Targets) -> bytes:
     comment = "<!--" + "x" * 70_000 + "-->"
     return _report_with_prolog(comment + f'<!DOCTYPE WageReport SYSTEM "{t.url}">')
@@ -185,6 +199,12 @@ CASES: list[tuple[str, Callable[[Targets], bytes], str]] = [
     ("empty", lambda t: b"", "XML-EMPTY"),
     # binary garbage
     ("garbage", _garbage, "XML-MALFORMED"),
+    # EBCDIC, which libxml2 would otherwise detect and decode by itself
+    ("ebcdic", _ebcdic, "XML-MALFORMED"),
+    # UCS-4 without a byte order mark
+    ("ucs-4", _ucs4, "XML-ENCODING"),
+    # an encoding name that is not a name at all
+    ("odd-encoding-name", _odd_encoding_name, "XML-ENCODING"),
     # a DOCTYPE hidden behind a prolog longer than the scanner reads
     ("long-prolog", _long_prolog, "XML-LIMIT"),
     # an entity reference without any DOCTYPE
@@ -216,3 +236,11 @@ def test_hostile_document_is_refused(
     assert SECRET not in json.dumps(result.to_dict())
     with pytest.raises(BlockingIOError):
         listener.accept()
+
+
+def test_parsed_doctype_is_caught_too() -> None:
+    """Behind the prolog check, a parsed DOCTYPE is still recognised."""
+    root = etree.fromstring(b'<!DOCTYPE a SYSTEM "x.dtd"><a/>', new_parser())
+
+    assert has_doctype(root)
+    assert not has_doctype(etree.fromstring(b"<a/>", new_parser()))
