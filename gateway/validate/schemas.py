@@ -1,4 +1,4 @@
-"""The XSDs in ``schemas/``, compiled once, and schema errors turned into findings.
+"""The XSDs in ``schemas/``, compiled once per thread, and schema errors as findings.
 
 Besides the three published schemas, the validator compiles a *fragment* schema:
 the wage-report schema with ``Header`` declared as a global element too, so a
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,19 +50,50 @@ def _compile(document: etree._ElementTree, name: str) -> etree.XMLSchema:
         raise ValidationError(f"schema {name} does not compile") from exc
 
 
-@functools.cache
+# A compiled schema keeps the errors of its last validation in one error log,
+# and lxml validates without holding the GIL: two threads sharing one schema
+# would read each other's errors. Each thread therefore compiles its own.
+_per_thread = threading.local()
+
+
+def _per_thread_schema(
+    name: str, build: Callable[[], etree.XMLSchema]
+) -> etree.XMLSchema:
+    schemas: dict[str, etree.XMLSchema] = _per_thread.__dict__.setdefault("schemas", {})
+    if name not in schemas:
+        schemas[name] = build()
+    return schemas[name]
+
+
 def wage_report_schema() -> etree.XMLSchema:
-    """The wage-report schema as published."""
-    return _compile(_read_xsd(WAGE_REPORT_XSD), WAGE_REPORT_XSD.name)
+    """The wage-report schema as published (this thread's copy)."""
+    return _per_thread_schema("wage-report", _build_wage_report)
 
 
-@functools.cache
 def fragment_schema() -> etree.XMLSchema:
     """The wage-report schema with Header and a batch of Records as roots.
 
     ``Batch`` exists only inside the validator: the streaming path moves a few
     dozen finished records into one and validates them in a single call.
     """
+    return _per_thread_schema("fragment", _build_fragment)
+
+
+def municipality_report_schema() -> etree.XMLSchema:
+    """The schema of the documents municipalities receive (this thread's copy)."""
+    return _per_thread_schema("municipality-report", _build_municipality_report)
+
+
+def receipt_schema() -> etree.XMLSchema:
+    """The schema of receipts (this thread's copy)."""
+    return _per_thread_schema("receipt", _build_receipt)
+
+
+def _build_wage_report() -> etree.XMLSchema:
+    return _compile(_read_xsd(WAGE_REPORT_XSD), WAGE_REPORT_XSD.name)
+
+
+def _build_fragment() -> etree.XMLSchema:
     document = _read_xsd(WAGE_REPORT_XSD)
     root = document.getroot()
     etree.SubElement(root, f"{_XS}element", name="Header", type="Header")
@@ -75,15 +107,11 @@ def fragment_schema() -> etree.XMLSchema:
     return _compile(document, WAGE_REPORT_XSD.name)
 
 
-@functools.cache
-def municipality_report_schema() -> etree.XMLSchema:
-    """The schema of the documents municipalities receive."""
+def _build_municipality_report() -> etree.XMLSchema:
     return _compile(_read_xsd(MUNICIPALITY_REPORT_XSD), MUNICIPALITY_REPORT_XSD.name)
 
 
-@functools.cache
-def receipt_schema() -> etree.XMLSchema:
-    """The schema of receipts."""
+def _build_receipt() -> etree.XMLSchema:
     return _compile(_read_xsd(RECEIPT_XSD), RECEIPT_XSD.name)
 
 
