@@ -36,7 +36,8 @@ _XS = "{http://www.w3.org/2001/XMLSchema}"
 BATCH_NAME = "Batch"
 
 
-def _read_xsd(path: Path) -> etree._ElementTree:
+def read_xsd(path: Path) -> etree._ElementTree:
+    """The XSD at *path* as a tree, read with the hardened parser."""
     try:
         return etree.parse(str(path), new_parser())
     except (OSError, etree.XMLSyntaxError) as exc:
@@ -79,6 +80,19 @@ def fragment_schema() -> etree.XMLSchema:
     return _per_thread_schema("fragment", _build_fragment)
 
 
+def lenient_wage_report_schema() -> etree.XMLSchema:
+    """The wage-report schema without its ``xs:pattern`` facets (see :mod:`.patterns`).
+
+    A document it accepts is valid only once its values also match the patterns.
+    """
+    return _per_thread_schema("wage-report-lenient", _build_lenient_wage_report)
+
+
+def lenient_fragment_schema() -> etree.XMLSchema:
+    """The fragment schema without its ``xs:pattern`` facets."""
+    return _per_thread_schema("fragment-lenient", _build_lenient_fragment)
+
+
 def municipality_report_schema() -> etree.XMLSchema:
     """The schema of the documents municipalities receive (this thread's copy)."""
     return _per_thread_schema("municipality-report", _build_municipality_report)
@@ -90,11 +104,31 @@ def receipt_schema() -> etree.XMLSchema:
 
 
 def _build_wage_report() -> etree.XMLSchema:
-    return _compile(_read_xsd(WAGE_REPORT_XSD), WAGE_REPORT_XSD.name)
+    return _compile(read_xsd(WAGE_REPORT_XSD), WAGE_REPORT_XSD.name)
+
+
+def _build_lenient_wage_report() -> etree.XMLSchema:
+    return _compile(_without_patterns(read_xsd(WAGE_REPORT_XSD)), WAGE_REPORT_XSD.name)
 
 
 def _build_fragment() -> etree.XMLSchema:
-    document = _read_xsd(WAGE_REPORT_XSD)
+    return _compile(_with_fragments(read_xsd(WAGE_REPORT_XSD)), WAGE_REPORT_XSD.name)
+
+
+def _build_lenient_fragment() -> etree.XMLSchema:
+    document = _without_patterns(_with_fragments(read_xsd(WAGE_REPORT_XSD)))
+    return _compile(document, WAGE_REPORT_XSD.name)
+
+
+def _without_patterns(document: etree._ElementTree) -> etree._ElementTree:
+    for pattern in list(document.getroot().iter(f"{_XS}pattern")):
+        parent = pattern.getparent()
+        if parent is not None:
+            parent.remove(pattern)
+    return document
+
+
+def _with_fragments(document: etree._ElementTree) -> etree._ElementTree:
     root = document.getroot()
     etree.SubElement(root, f"{_XS}element", name="Header", type="Header")
     batch = etree.SubElement(root, f"{_XS}element", name=BATCH_NAME)
@@ -104,15 +138,15 @@ def _build_fragment() -> etree.XMLSchema:
     etree.SubElement(
         sequence, f"{_XS}element", ref="Record", minOccurs="0", maxOccurs="unbounded"
     )
-    return _compile(document, WAGE_REPORT_XSD.name)
+    return document
 
 
 def _build_municipality_report() -> etree.XMLSchema:
-    return _compile(_read_xsd(MUNICIPALITY_REPORT_XSD), MUNICIPALITY_REPORT_XSD.name)
+    return _compile(read_xsd(MUNICIPALITY_REPORT_XSD), MUNICIPALITY_REPORT_XSD.name)
 
 
 def _build_receipt() -> etree.XMLSchema:
-    return _compile(_read_xsd(RECEIPT_XSD), RECEIPT_XSD.name)
+    return _compile(read_xsd(RECEIPT_XSD), RECEIPT_XSD.name)
 
 
 @functools.cache
@@ -122,7 +156,7 @@ def vocabulary() -> frozenset[str]:
     Only these names are ever repeated in a finding: a name the sender invented
     could carry anything.
     """
-    root = _read_xsd(WAGE_REPORT_XSD).getroot()
+    root = read_xsd(WAGE_REPORT_XSD).getroot()
     return frozenset(e.get("name", "") for e in root.iter(f"{_XS}element")) - {""}
 
 

@@ -1,0 +1,152 @@
+"""The wage-report schema's patterns, checked by Python instead of libxml2.
+
+libxml2 runs an XSD pattern through its own regular-expression automaton, and
+for a fifty-record report those checks cost more than the rest of the schema
+validation together. So the validator first validates against a *lenient*
+schema, the published one with every ``xs:pattern`` facet removed (structure,
+base types, lengths and enumerations still checked by libxml2), and then
+checks each value against its pattern here. A document is accepted only when
+both agree; on any doubt the caller validates against the published schema and
+reports its findings, so findings never depend on this shortcut.
+
+For that the Python patterns must accept no value the XSD pattern refuses. They
+are translated from the XSD itself, never written twice, and where XSD and
+Python regular expressions differ the translation is stricter:
+
+- ``\\d`` (any Unicode decimal digit in XSD) becomes ``[0-9]``;
+- ``\\p{Lu}`` becomes the upper-case letters of ASCII and Latin-1, a subset of
+  the category in every Unicode version;
+- ``\\p{Cc}`` becomes U+0000-U+001F and U+007F-U+009F, which is exactly the
+  category (fixed by Unicode's stability policy);
+- the value is matched as it stands in the document: where XSD would first
+  collapse white space (dates, decimals), none is accepted here.
+
+Any construct the translation does not know raises :class:`PatternError` when
+the module is first used, so a new pattern in the schema cannot slip past.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+
+from lxml import etree
+
+from gateway.validate.schemas import WAGE_REPORT_XSD, read_xsd
+
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+# The separator of a record's values when they are matched in one go. XML 1.0
+# text can never contain U+0000, and no translated class admits it.
+SEPARATOR = "\x00"
+_ANY_TEXT = "[^\\x00]*"
+
+_TOKEN = re.compile(r"\\p\{[A-Za-z]+\}|\\.|\{[0-9]+(?:,[0-9]+)?\}|\[\^?|.", re.DOTALL)
+_LITERAL = re.compile(r"[A-Za-z0-9 _,:;'\"/=#%@!`<>-]")
+# Inside a class, a single character other than these means itself in both
+# languages (Python reserves doubled &, ~ and | for set operations).
+_CLASS_SPECIAL = frozenset("\\[^&~|")
+_CLASS_ESCAPES = {
+    "\\p{Cc}": "\\x00-\\x1f\\x7f-\\x9f",
+    "\\d": "0-9",
+    "\\p{Lu}": "A-Z\\u00c0-\\u00d6\\u00d8-\\u00de",
+}
+_ESCAPES = {
+    "\\d": "[0-9]",
+    "\\p{Lu}": "[A-Z\\u00c0-\\u00d6\\u00d8-\\u00de]",
+    "\\.": "\\.",
+    "\\-": "\\-",
+}
+_SYNTAX = frozenset("()|?*+")
+
+
+class PatternError(Exception):
+    """An XSD pattern uses a construct the translation does not handle."""
+
+
+def translate(pattern: str) -> str:
+    """A Python regular expression accepting a subset of the XSD *pattern*.
+
+    Matched with ``fullmatch`` (XSD patterns are anchored at both ends).
+    """
+    return "".join(_translated_tokens(pattern))
+
+
+def _translated_tokens(pattern: str) -> Iterator[str]:
+    in_class = False
+    for token in _TOKEN.findall(pattern):
+        if in_class:
+            in_class = token != "]"
+            yield _class_token(token, pattern)
+        elif token.startswith("["):
+            in_class = True
+            yield token
+        elif token in _ESCAPES:
+            yield _ESCAPES[token]
+        elif token == ".":
+            yield "[^\\n\\r]"  # XSD's "." excludes both line ends
+        elif token in _SYNTAX or token.startswith("{") or _LITERAL.fullmatch(token):
+            yield token
+        else:
+            raise PatternError(f"pattern construct {token!r} is not translated")
+
+
+def _class_token(token: str, pattern: str) -> str:
+    if token in _CLASS_ESCAPES:
+        return _CLASS_ESCAPES[token]
+    if token in ("\\.", "\\-", "]") or (
+        len(token) == 1 and token not in _CLASS_SPECIAL
+    ):
+        return token
+    raise PatternError(f"class construct {token!r} in {pattern!r} is not translated")
+
+
+@functools.cache
+def field_patterns() -> dict[str, str]:
+    """The translated pattern of every simple-content element, by local name.
+
+    An element whose type has no pattern (an enumeration) accepts any text here;
+    the lenient schema checks it in full.
+    """
+    root = read_xsd(WAGE_REPORT_XSD).getroot()
+    by_type = {
+        simple.get("name"): _type_pattern(simple)
+        for simple in root.iter(f"{_XS}simpleType")
+    }
+    fields: dict[str, str] = {}
+    for element in root.iter(f"{_XS}element"):
+        name, kind = element.get("name"), element.get("type")
+        if name is None or kind not in by_type:
+            continue
+        if fields.setdefault(name, by_type[kind]) != by_type[kind]:
+            raise PatternError(f"element {name} has two types with different patterns")
+    return fields
+
+
+def _type_pattern(simple: etree._Element) -> str:
+    restriction = simple.find(f"{_XS}restriction")
+    if restriction is None or not restriction.get("base", "").startswith("xs:"):
+        raise PatternError(f"type {simple.get('name')} is not a restriction of xs:*")
+    patterns = restriction.findall(f"{_XS}pattern")
+    if len(patterns) > 1:
+        raise PatternError(f"type {simple.get('name')} has more than one pattern")
+    return translate(patterns[0].get("value", "")) if patterns else _ANY_TEXT
+
+
+@functools.cache
+def value_pattern(name: str) -> re.Pattern[str]:
+    """The compiled pattern for the values of the element called *name*."""
+    return re.compile(field_patterns()[name])
+
+
+@functools.cache
+def sequence_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for the values of *names* in order, joined by :data:`SEPARATOR`.
+
+    A name without a pattern of its own (a container such as ``Corrects``) must
+    have an empty value.
+    """
+    patterns = field_patterns()
+    return re.compile(
+        SEPARATOR.join(f"(?:{patterns[n]})" if n in patterns else "" for n in names)
+    )
