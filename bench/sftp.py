@@ -64,18 +64,25 @@ def client_options(key: Path) -> list[str]:
 
 
 def run_batch(command: list[str], batch: Path, lines: list[str]) -> float:
-    """Run one sftp batch and return its wall time in seconds."""
+    """Run one sftp batch and return its wall time in seconds.
+
+    The client's output goes to a file, not a pipe: the client echoes every
+    command, and reading a pipe would wake this process, which also hosts
+    Loonbrug's server, once per file.
+    """
     batch.write_text("\n".join(lines) + "\n")
-    started = time.perf_counter()
-    result = subprocess.run(
-        [*command[:1], "-b", str(batch), *command[1:]],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
+    output = batch.with_suffix(".out")
+    with output.open("w") as sink:
+        started = time.perf_counter()
+        result = subprocess.run(
+            [*command[:1], "-b", str(batch), *command[1:]],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"sftp failed: {result.stderr.strip()[:500]}")
+        raise SystemExit(f"sftp failed: {output.read_text().strip()[-500:]}")
     return elapsed
 
 

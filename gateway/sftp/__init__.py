@@ -9,6 +9,9 @@
 - :mod:`gateway.sftp.accounts`: accounts, keys and the folders each one sees;
 - :mod:`gateway.sftp.protocol`: the wire format;
 - :mod:`gateway.sftp.publish`: renaming a finished upload without replacing a file;
+- :mod:`gateway.sftp.slots`: hidden upload files named on disk ahead of use, sealed
+  small uploads, and their recovery after a crash;
+- :mod:`gateway.sftp.readahead`: fewer system calls under paramiko's transport;
 - :mod:`gateway.sftp.events`: audit events and ledger entries of the service;
 - :mod:`gateway.sftp.client`, :mod:`gateway.sftp.partner`,
   :mod:`gateway.sftp.exchange`: ``loonbrug send`` and ``loonbrug fetch``.

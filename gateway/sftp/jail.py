@@ -20,6 +20,7 @@ a folder swapped for a link by someone with shell access is refused too.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Mapping
@@ -60,7 +61,7 @@ class Target:
         """True for one of the account's folders itself."""
         return self.folder is not None and self.name is None
 
-    @property
+    @functools.cached_property
     def real(self) -> Path:
         """The real file or folder; only for targets inside a folder."""
         if self.folder is None:

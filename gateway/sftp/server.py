@@ -32,6 +32,7 @@ from gateway.sftp.accounts import Account
 from gateway.sftp.events import Recorder
 from gateway.sftp.jail import View
 from gateway.sftp.session import SessionSettings
+from gateway.sftp.slots import SlotPool
 
 
 class Budgets:
@@ -119,8 +120,10 @@ class Gatekeeper(paramiko.ServerInterface):
         limits: Limits,
         transport: paramiko.Transport,
         host: str,
+        slots: SlotPool,
     ) -> None:
         self.accounts = accounts
+        self.slots = slots
         self.transport = transport
         self.budgets = budgets
         self.recorder = recorder
@@ -197,6 +200,7 @@ class Gatekeeper(paramiko.ServerInterface):
             max_upload_bytes=self.limits.max_upload_bytes,
             idle_timeout=self.limits.idle_timeout,
             on_end=self._session_ended,
+            slots=self.slots,
         )
 
     def _session_ended(self, reason: str) -> None:

@@ -22,6 +22,7 @@ import socket
 import threading
 import uuid
 from pathlib import Path
+from typing import cast
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -33,8 +34,10 @@ from gateway.config import Config
 from gateway.errors import SftpError
 from gateway.sftp.accounts import load_accounts
 from gateway.sftp.events import DeliveryLedger, Recorder
+from gateway.sftp.readahead import ReadAheadSocket
 from gateway.sftp.server import Budgets, Gatekeeper, Limits
-from gateway.sftp.session import UPLOAD_PREFIX, SftpSession
+from gateway.sftp.session import SftpSession
+from gateway.sftp.slots import UPLOAD_PREFIX, SlotPool, recover
 from gateway.spool import Spool, make_private_dir
 
 DISABLED_ALGORITHMS = {
@@ -65,6 +68,7 @@ class SftpService:
         self.budgets = Budgets(config.sftp)
         self.limits = Limits.of(config)
         self.log = logs.get("sftp")
+        self.slots = SlotPool(config.gateway.spool)
         self.address: tuple[str, int] = (config.sftp.listen, config.sftp.port)
         self._configured_address = self.address
         self._listener: socket.socket | None = None
@@ -106,8 +110,12 @@ class SftpService:
 
     def _remove_stale_uploads(self) -> None:
         # Hidden upload files of a previous run that ended without closing its
-        # sessions (a crash, a power cut): their clients never got an answer.
+        # sessions (a crash, a power cut): their clients never got an answer,
+        # except for sealed slots, whose clients did (gateway.sftp.slots).
         spool = Spool(self.config.gateway.spool)
+        inboxes = {a: spool.inbox(a) for a in self.config.intermediaries}
+        for name in recover(spool.root, inboxes):
+            self.log.warning("sftp.upload_recovered", file=name)
         for account in self.config.intermediaries:
             for stale in spool.inbox(account).glob(f"{UPLOAD_PREFIX}*"):
                 stale.unlink(missing_ok=True)
@@ -157,6 +165,7 @@ class SftpService:
             transport.close()
         for thread, _ in connections:
             thread.join(timeout)
+        self.slots.drain()
         self.log.info("sftp.stopped")
 
     def _accept_loop(self) -> None:
@@ -205,8 +214,10 @@ class SftpService:
     def _transport(self, sock: socket.socket) -> paramiko.Transport:
         # Small requests are latency-bound: send each reply at once (Nagle off).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Paramiko takes any socket-like object; its type stubs say socket only.
+        reader = cast(socket.socket, ReadAheadSocket(sock))
         transport = paramiko.Transport(
-            sock,
+            reader,
             default_window_size=WINDOW_SIZE,
             default_max_packet_size=MAX_PACKET_SIZE,
             disabled_algorithms=DISABLED_ALGORITHMS,
@@ -230,6 +241,7 @@ class SftpService:
             limits=self.limits,
             transport=transport,
             host=host,
+            slots=self.slots,
         )
         try:
             self._converse(transport, gate, recorder)

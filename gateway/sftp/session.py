@@ -5,11 +5,12 @@ already received, and sends the replies together before it waits for more:
 clients pipeline their writes and reads, and one channel packet per burst
 instead of one per reply keeps small-file uploads from being latency-bound.
 
-Uploads are written to a hidden, unique name in the inbox and linked to their
-final name only when the client closes the file after a clean transfer; a
-dropped connection removes the hidden file. The final name is given by a rename
-that refuses to replace an existing file (:mod:`gateway.sftp.publish`), so an
-upload never overwrites one the gateway has not claimed yet.
+Uploads are written to a hidden, unique name (a slot, :mod:`gateway.sftp.slots`)
+and renamed to their final name in the inbox only when the client closes the
+file after a clean transfer; a dropped connection removes the hidden file. The
+final name is given by a rename that refuses to replace an existing file
+(:mod:`gateway.sftp.publish`), so an upload never overwrites one the gateway has
+not claimed yet.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +31,10 @@ from gateway.sftp.events import Recorder
 from gateway.sftp.jail import DeniedError, Target, View, clean, rights_for_open
 from gateway.sftp.protocol import Attributes, Kind, MalformedError, Reader, Status
 from gateway.sftp.publish import rename_new
-from gateway.spool import FILE_MODE, fsync_dir, is_temporary_name
+from gateway.sftp.slots import UPLOAD_PREFIX, SlotPool, seal
+from gateway.spool import fsync_dir, is_temporary_name
 
-# Hidden names of uploads in progress; the watcher ignores dot-files.
-UPLOAD_PREFIX = ".upload-"
+__all__ = ["UPLOAD_PREFIX", "SessionSettings", "SftpSession"]
 # Refused requests a session may make before it is closed: clients make a few
 # by accident, a prober makes hundreds (and each one is an audit event).
 MAX_DENIALS = 50
@@ -59,6 +59,7 @@ class SessionSettings:
     max_upload_bytes: int
     idle_timeout: float
     on_end: Callable[[str], None]
+    slots: SlotPool
 
 
 @runtime_checkable
@@ -76,6 +77,8 @@ class Upload:
     target: Target
     temp: Path
     fd: int
+    # True when the hidden name was flushed to disk before the upload began.
+    named_on_disk: bool
     problem: str = ""
 
 
@@ -180,6 +183,8 @@ class SftpSession(paramiko.SubsystemHandler):
         self.handles.clear()
         try:
             super().finish_subsystem()
+            # The client is gone; renames its uploads left unflushed go to disk.
+            self.settings.slots.flush()
         finally:
             self.settings.on_end(self.end_reason)
 
@@ -266,9 +271,8 @@ class SftpSession(paramiko.SubsystemHandler):
     def _start_upload(self, target: Target) -> Upload:
         if os.path.lexists(target.real):
             raise DeniedError("a file of that name is waiting already", target.virtual)
-        temp = target.real.parent / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        return Upload(target, temp, os.open(temp, flags, FILE_MODE))
+        slot = self.settings.slots.take(target.real.parent)
+        return Upload(target, slot.path, slot.fd, slot.named_on_disk)
 
     def _start_download(self, target: Target) -> Download:
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -298,21 +302,35 @@ class SftpSession(paramiko.SubsystemHandler):
         return wire.status(request_id, Status.OK)
 
     def _complete(self, upload: Upload) -> None:
+        published = False
         try:
             if upload.problem:
                 raise DeniedError(upload.problem, upload.target.virtual)
-            # Data and size on disk before the name appears; the folder's fsync
-            # after the rename makes the name itself durable.
-            os.fdatasync(upload.fd)
             size = os.fstat(upload.fd).st_size
+            sealed = self._make_durable(upload, size)
             os.close(upload.fd)
             upload.fd = -1
-            _publish(upload.temp, upload.target)
+            _publish(upload.temp, upload.target, flush=not sealed)
+            published = True
+            if sealed:
+                self.settings.slots.published(upload.target.real.parent)
         finally:
             if upload.fd >= 0:
                 os.close(upload.fd)
-            upload.temp.unlink(missing_ok=True)
+            if not published:
+                upload.temp.unlink(missing_ok=True)
         self._arrived(upload.target, size)
+
+    @staticmethod
+    def _make_durable(upload: Upload, size: int) -> bool:
+        # Data and size reach the disk before the final name appears. A sealed
+        # small upload can be recovered from its slot, so the inbox folder's
+        # flush may wait; True says so.
+        assert upload.target.name is not None
+        if upload.named_on_disk and seal(upload.fd, upload.target.name, size):
+            return True
+        os.fdatasync(upload.fd)
+        return False
 
     def _arrived(self, target: Target, size: int) -> None:
         # A ".filepart" is not an upload yet: it becomes one when renamed.
@@ -509,14 +527,15 @@ class SftpSession(paramiko.SubsystemHandler):
         return wire.packet(Kind.EXTENDED_REPLY, request_id, *fields)
 
 
-def _publish(source: Path, target: Target) -> None:
+def _publish(source: Path, target: Target, *, flush: bool = True) -> None:
     try:
         rename_new(source, target.real)
     except FileExistsError:
         raise DeniedError(
             "a file of that name is waiting already", target.virtual
         ) from None
-    fsync_dir(target.real.parent)
+    if flush:
+        fsync_dir(target.real.parent)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:

@@ -10,7 +10,13 @@ Two ways through the same checks, chosen by size:
   dropped, so memory stays flat whatever the size. The root's sequence (one
   Header, then Records, nothing else) is checked here.
 
-Either way every finding is collected, up to the context's ``max_findings``.
+Either way the schema check is made in two steps: first the lenient schema
+(the published one without its patterns) with the patterns checked in Python,
+which is several times cheaper (see :mod:`.patterns`); only when that step
+refuses anything is the published schema run, and its findings reported. The
+findings are therefore always the published schema's own.
+
+Every finding is collected, up to the context's ``max_findings``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from lxml import etree
 
 from gateway.errors import ValidationError
 from gateway.validate.context import ValidationContext, ValidationResult
-from gateway.validate.fields import record_texts
+from gateway.validate.fields import (
+    MUNICIPALITY,
+    record_values,
+    trusted_values,
+    values_match,
+)
 from gateway.validate.findings import Finding, FindingList, Severity
 from gateway.validate.hardening import (
     ELEMENT_LIMIT,
@@ -45,6 +56,8 @@ from gateway.validate.schemas import (
     WAGE_REPORT_NS,
     Place,
     fragment_schema,
+    lenient_fragment_schema,
+    lenient_wage_report_schema,
     local_name,
     schema_findings,
     wage_report_schema,
@@ -77,11 +90,15 @@ def validate_file(
     context: ValidationContext | None = None,
     *,
     streaming: bool | None = None,
+    shortcut: bool = True,
 ) -> ValidationResult:
     """Validate the wage report at *path*; findings, never exceptions, for bad XML.
 
     *streaming* forces one of the two ways through (tests compare them); None
-    chooses by size. Raises ValidationError only when the file cannot be read.
+    chooses by size. *shortcut* False skips the lenient schema (see
+    :mod:`.patterns`) and always validates against the published one; the
+    findings are the same either way, which the tests check. Raises
+    ValidationError only when the file cannot be read.
     """
     context = context or ValidationContext()
     size = _size(path)
@@ -95,7 +112,7 @@ def validate_file(
     if problem is not None:
         findings.add(problem)
         return _finish(result, findings)
-    run = _Run(context, findings, result)
+    run = _Run(context, findings, result, shortcut=shortcut)
     if whole:
         run.whole(data)
     else:
@@ -145,6 +162,37 @@ def _new_batch() -> etree._Element:
     return etree.Element(BATCH, nsmap={None: WAGE_REPORT_NS})  # type: ignore[dict-item]
 
 
+_Trusted = list[tuple[etree._Element, list[str]]]
+
+
+def trusted_records(root: etree._Element) -> _Trusted | None:
+    """The records and their values, if the document passes the lenient schema.
+
+    None when the lenient schema or a pattern refuses anything: only the
+    published schema may then speak, with its own findings.
+    """
+    if not lenient_wage_report_schema().validate(root) or not values_match(root[0]):
+        return None
+    return _trusted_children(root.iterchildren(RECORD))
+
+
+def _trusted_batch(batch: etree._Element, schema: etree.XMLSchema) -> _Trusted | None:
+    """Like :func:`trusted_records` for a streamed batch of records."""
+    if not schema.validate(batch):
+        return None
+    return _trusted_children(iter(batch))
+
+
+def _trusted_children(records: Iterator[etree._Element]) -> _Trusted | None:
+    trusted: _Trusted = []
+    for record in records:
+        values = trusted_values(record)
+        if values is None:
+            return None
+        trusted.append((record, values))
+    return trusted
+
+
 def _record_path(number: int) -> str:
     return f"/WageReport/Record[{number}]"
 
@@ -166,14 +214,18 @@ class _Run:
         context: ValidationContext,
         findings: FindingList,
         result: ValidationResult,
+        *,
+        shortcut: bool = True,
     ) -> None:
         self.context = context
+        self.shortcut = shortcut
         self.findings = findings
         self.result = result
         self.rules = RuleBook(context)
         self.header_seen = False
         self.header_ok = False
         self.fragment_schema = fragment_schema()
+        self.lenient_fragment_schema = lenient_fragment_schema()
         self.batch = _new_batch()
         self.batch_first = 1
 
@@ -193,6 +245,18 @@ class _Run:
             return
         if not self._root_ok(root):
             return
+        records = trusted_records(root) if self.shortcut else None
+        if records is None:
+            self._checked_walk(root)
+            return
+        self.add_all(self.rules.check_header(root[0], "/WageReport/Header"))
+        self.header_ok = True
+        self.result.message_id = self.rules.header.message_id
+        for number, (record, values) in enumerate(records, 1):
+            self._record(record, number, values)
+
+    def _checked_walk(self, root: etree._Element) -> None:
+        """Validate against the published schema, report, then apply the rules."""
         schema = wage_report_schema()
         locator = _TreeLocator(root)
         if not schema.validate(root):
@@ -210,24 +274,29 @@ class _Run:
                     self.header_ok = True
                 continue
             number += 1
-            self._record(child, number, passed)
+            self._record(child, number, record_values(child) if passed else None)
         self.result.message_id = (
             self.rules.header.message_id if self.header_ok else None
         )
 
-    def _record(self, record: etree._Element, number: int, schema_ok: bool) -> None:
-        """Count the record, and apply the rules when it passed the schema."""
+    def _record(
+        self, record: etree._Element, number: int, values: list[str] | None
+    ) -> None:
+        """Count the record, and apply the rules when the schema vouched for it.
+
+        *values* are the record's values (see :mod:`.fields`), None when the
+        record failed the schema.
+        """
         self.result.record_count += 1
         counts = self.result.records_per_municipality
-        if not schema_ok:
+        if values is None:
             code = record.findtext(_MUNICIPALITY_TAG)
             if code is not None and _MUNICIPALITY.fullmatch(code):
                 counts[code] = counts.get(code, 0) + 1
             return
-        texts = record_texts(record)
-        code = texts["MunicipalityCode"]
+        code = values[MUNICIPALITY]
         counts[code] = counts.get(code, 0) + 1
-        findings = self.rules.check_record(record, texts, number)
+        findings = self.rules.check_record(record, values, number)
         if findings:
             self.add_all(findings)
 
@@ -326,14 +395,31 @@ class _Run:
         if not len(batch):
             return
         self.batch = _new_batch()
+        records = (
+            _trusted_batch(batch, self.lenient_fragment_schema)
+            if self.shortcut
+            else None
+        )
+        if records is not None:
+            for offset, (record, values) in enumerate(records):
+                self._record(record, self.batch_first + offset, values)
+            return
         locator = _TreeLocator(batch, self.batch_first)
         if not self.fragment_schema.validate(batch):
             entries = log_entries(self.fragment_schema.error_log)
             self.add_all(schema_findings(entries, locator))
         for offset, record in enumerate(batch):
-            self._record(record, self.batch_first + offset, locator.passed(record))
+            passed = locator.passed(record)
+            self._record(
+                record,
+                self.batch_first + offset,
+                record_values(record) if passed else None,
+            )
 
     def _fragment_valid(self, header: etree._Element, path: str) -> bool:
+        lenient = self.lenient_fragment_schema
+        if self.shortcut and lenient.validate(header) and values_match(header):
+            return True
         schema = self.fragment_schema
         if schema.validate(header):
             return True

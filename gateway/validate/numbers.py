@@ -9,19 +9,19 @@ older bank-account variant, whose last weight is +1).
 
 from __future__ import annotations
 
+import operator
+
 # Every digit is read as its ASCII code, 48 more than its value; the weights sum
 # to 43, so the codes overshoot the weighted sum by 43 * 48.
 _CODE_OFFSET = 43 * ord("0")
+_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 
 
 def passes_eleven_test(digits: str) -> bool:
     """Whether nine ASCII digits pass the eleven-test (with -1 as last weight)."""
     if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
         return False
-    d = digits.encode("ascii")
-    total = (
-        9 * d[0] + 8 * d[1] + 7 * d[2] + 6 * d[3] + 5 * d[4] + 4 * d[5] + 3 * d[6]
-    ) + (2 * d[7] - d[8])
+    total: int = sum(map(operator.mul, _WEIGHTS, digits.encode("ascii")))
     return (total - _CODE_OFFSET) % 11 == 0
 
 

@@ -41,7 +41,7 @@ _XS = "{http://www.w3.org/2001/XMLSchema}"
 SEPARATOR = "\x00"
 _ANY_TEXT = "[^\\x00]*"
 
-_TOKEN = re.compile(r"\\p\{[A-Za-z]+\}|\\.|\{[0-9]+(?:,[0-9]+)?\}|\[\^?|.", re.DOTALL)
+_PIECE = re.compile(r"\\p\{[A-Za-z]+\}|\\.|\{[0-9]+(?:,[0-9]+)?\}|\[\^?|.", re.DOTALL)
 _LITERAL = re.compile(r"[A-Za-z0-9 _,:;'\"/=#%@!`<>-]")
 # Inside a class, a single character other than these means itself in both
 # languages (Python reserves doubled &, ~ and | for set operations).
@@ -57,7 +57,7 @@ _ESCAPES = {
     "\\.": "\\.",
     "\\-": "\\-",
 }
-_SYNTAX = frozenset("()|?*+")
+_SYNTAX = frozenset(")|?*+")
 
 
 class PatternError(Exception):
@@ -69,36 +69,38 @@ def translate(pattern: str) -> str:
 
     Matched with ``fullmatch`` (XSD patterns are anchored at both ends).
     """
-    return "".join(_translated_tokens(pattern))
+    return "".join(_translated_pieces(pattern))
 
 
-def _translated_tokens(pattern: str) -> Iterator[str]:
+def _translated_pieces(pattern: str) -> Iterator[str]:
     in_class = False
-    for token in _TOKEN.findall(pattern):
+    for piece in _PIECE.findall(pattern):
         if in_class:
-            in_class = token != "]"
-            yield _class_token(token, pattern)
-        elif token.startswith("["):
+            in_class = piece != "]"
+            yield _class_piece(piece, pattern)
+        elif piece.startswith("["):
             in_class = True
-            yield token
-        elif token in _ESCAPES:
-            yield _ESCAPES[token]
-        elif token == ".":
-            yield "[^\\n\\r]"  # XSD's "." excludes both line ends
-        elif token in _SYNTAX or token.startswith("{") or _LITERAL.fullmatch(token):
-            yield token
+            yield piece
+        elif piece in _ESCAPES:
+            yield _ESCAPES[piece]
+        elif piece == ".":
+            yield "[^\\n\\r\\x00]"  # XSD's "." excludes both line ends
+        elif piece == "(":
+            yield "(?:"  # nothing is captured, and groups that capture cost more
+        elif piece in _SYNTAX or piece.startswith("{") or _LITERAL.fullmatch(piece):
+            yield piece
         else:
-            raise PatternError(f"pattern construct {token!r} is not translated")
+            raise PatternError(f"pattern construct {piece!r} is not translated")
 
 
-def _class_token(token: str, pattern: str) -> str:
-    if token in _CLASS_ESCAPES:
-        return _CLASS_ESCAPES[token]
-    if token in ("\\.", "\\-", "]") or (
-        len(token) == 1 and token not in _CLASS_SPECIAL
+def _class_piece(piece: str, pattern: str) -> str:
+    if piece in _CLASS_ESCAPES:
+        return _CLASS_ESCAPES[piece]
+    if piece in ("\\.", "\\-", "]") or (
+        len(piece) == 1 and piece not in _CLASS_SPECIAL
     ):
-        return token
-    raise PatternError(f"class construct {token!r} in {pattern!r} is not translated")
+        return piece
+    raise PatternError(f"class construct {piece!r} in {pattern!r} is not translated")
 
 
 @functools.cache

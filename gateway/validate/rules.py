@@ -17,12 +17,32 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from gateway.validate.context import SenderContext, ValidationContext
+from gateway.validate.fields import (
+    ADDITIONS,
+    BIRTH_DATE,
+    BSN,
+    CORRECTS,
+    DEDUCTIONS,
+    EMPLOYMENT_END,
+    EMPLOYMENT_START,
+    GROSS,
+    HOLIDAY,
+    HOURS,
+    MUNICIPALITY,
+    NET,
+    PAYMENT_DATE,
+    RECORD_ID,
+    SLOT_NAMES,
+    SOCIAL_INSURANCE,
+    TAX,
+    TAXABLE,
+)
 from gateway.validate.findings import Finding, Severity
 from gateway.validate.hardening import source_line
 from gateway.validate.numbers import (
@@ -45,17 +65,6 @@ CREATED_AHEAD = dt.timedelta(days=1)
 MIN_AGE, MAX_AGE = 13, 100
 PERIOD_DAYS = {"week": 7, "four-weeks": 28}
 
-_AMOUNT_FIELDS = (
-    "HoursPaid",
-    "GrossWage",
-    "TaxableWage",
-    "SocialInsuranceWage",
-    "WageTaxWithheld",
-    "HolidayAllowancePaid",
-    "OtherNetAdditions",
-    "OtherNetDeductions",
-    "NetPaid",
-)
 _PAYROLL_TAX_NUMBER = re.compile(r"[0-9]{9}L[0-9]{2}")
 
 
@@ -235,7 +244,7 @@ class RuleBook:
     # Records -----------------------------------------------------------------
     #
     # The record rules run once per record, so they are written for speed: they
-    # work on the texts of the record's children (one dict, built by the caller),
+    # work on the record's values (one list indexed by slot, built by the caller),
     # compare dates as ISO strings (the schema guarantees YYYY-MM-DD) and amounts
     # as integer cents, and only look up elements again to place a finding.
 
@@ -251,64 +260,59 @@ class RuleBook:
         self.max_hours = period.days * 24 * 100 if period else None
 
     def check_record(
-        self, record: etree._Element, texts: Mapping[str, str], number: int
+        self, record: etree._Element, values: Sequence[str], number: int
     ) -> list[Finding]:
         """Findings for the *number*-th record, which passed the schema.
 
-        *texts* maps each child's local name to its text (see :mod:`.fields`).
+        *values* holds the record's values by slot (see :mod:`.fields`).
         """
         problems: list[_Problem] = []
-        self._identity(texts, problems)
-        self._record_dates(texts, problems)
-        if _CORRECTS in texts:
-            self._correction(record, problems)
+        self._identity(values, problems)
+        self._record_dates(values, problems)
+        if values[CORRECTS]:
+            self._correction(values, problems)
         else:
-            self._amounts(texts, problems)
+            self._amounts(values, problems)
         if not problems:
             return []
         path = f"/WageReport/Record[{number}]"
-        record_id = texts.get(_RECORD_ID)
-        return [_place(record, path, record_id, p) for p in problems]
+        return [_place(record, path, values[RECORD_ID], p) for p in problems]
 
-    def _identity(self, texts: Mapping[str, str], problems: list[_Problem]) -> None:
-        record_id = texts[_RECORD_ID]
+    def _identity(self, values: Sequence[str], problems: list[_Problem]) -> None:
+        record_id = values[RECORD_ID]
         if record_id in self.record_ids:
             problems.append(_DUPLICATE)
         self.record_ids.add(record_id)
-        if not is_valid_bsn(texts[_BSN]):
+        if not is_valid_bsn(values[BSN]):
             problems.append(_BSN_PROBLEM)
-        code = texts[_MUNICIPALITY]
+        code = values[MUNICIPALITY]
         if self.known is not None and code not in self.known:
             problems.append(_unknown_municipality(code))
         elif self.authorised is not None and code not in self.authorised:
             problems.append(_unauthorised_municipality(code))
 
-    def _record_dates(self, texts: Mapping[str, str], problems: list[_Problem]) -> None:
-        birth = texts[_BIRTH_DATE]
-        if not self.born_after <= birth <= self.born_before:
+    def _record_dates(self, values: Sequence[str], problems: list[_Problem]) -> None:
+        if not self.born_after <= values[BIRTH_DATE] <= self.born_before:
             problems.append(_BIRTH_PROBLEM)
-        if texts[_PAYMENT_DATE] > self.latest_text:
+        if values[PAYMENT_DATE] > self.latest_text:
             problems.append(_PAYMENT_PROBLEM)
-        start = texts[_EMPLOYMENT_START]
-        end = texts.get(_EMPLOYMENT_END)
-        if end is not None and end < start:
+        start, end = values[EMPLOYMENT_START], values[EMPLOYMENT_END]
+        if end and end < start:
             problems.append(_EMPLOYMENT_ORDER)
         elif self.period_texts is not None:
             first, last = self.period_texts
-            if start > last or (end is not None and end < first):
+            if start > last or (end and end < first):
                 problems.append(_EMPLOYMENT_OUTSIDE)
 
-    def _amounts(self, texts: Mapping[str, str], problems: list[_Problem]) -> None:
-        # The schema guarantees the form -?digits.dd, so cents are the digits.
-        hours, gross, taxable, tax, holiday, additions, net = [
-            int(texts[name].replace(".", "")) for name in _COMPARED
-        ]
-        if min(hours, gross, taxable, tax, holiday, additions, net) < 0 or "-" in (
-            texts["SocialInsuranceWage"][0] + texts["OtherNetDeductions"][0]
-        ):
-            problems.extend(
-                _negative(name) for name in _AMOUNT_FIELDS if texts[name][0] == "-"
-            )
+    def _amounts(self, values: Sequence[str], problems: list[_Problem]) -> None:
+        # The schema guarantees the form -?digits.dd, so cents are the digits;
+        # the amounts sit side by side in the slots, so one split reads them all.
+        amounts = " ".join(values[HOURS : NET + 1])
+        hours, gross, taxable, _social, tax, holiday, additions, _deductions, net = map(
+            int, amounts.replace(".", "").split()
+        )
+        if "-" in amounts:
+            self._negative_amounts(values, problems)
         if tax > taxable:
             problems.append(_TAX_PROBLEM)
         if net > gross + holiday + additions:
@@ -316,35 +320,32 @@ class RuleBook:
         if self.max_hours is not None and hours > self.max_hours:
             problems.append(_HOURS_PROBLEM)
 
-    def _correction(self, record: etree._Element, problems: list[_Problem]) -> None:
-        earlier = record.findtext(f"{_tag('Corrects')}/{_tag('MessageId')}")
+    @staticmethod
+    def _negative_amounts(values: Sequence[str], problems: list[_Problem]) -> None:
+        # "-0.00" counts as negative in the two amounts no other rule compares,
+        # and elsewhere only beside a value below zero.
+        compared = [int(values[slot].replace(".", "")) for slot in _COMPARED]
+        if min(compared) < 0 or "-" in values[SOCIAL_INSURANCE] + values[DEDUCTIONS]:
+            problems.extend(
+                _negative(SLOT_NAMES[slot])
+                for slot in _AMOUNT_SLOTS
+                if values[slot][0] == "-"
+            )
+
+    def _correction(self, values: Sequence[str], problems: list[_Problem]) -> None:
+        earlier = values[CORRECTS]
         own = self.header.message_id
-        if earlier is not None and own is not None and earlier.lower() == own.lower():
+        if own is not None and earlier.lower() == own.lower():
             problems.append(_SELF_REFERENCE)
 
 
 # The amounts the consistency rules compare, in the order _amounts unpacks them.
-_COMPARED = (
-    "HoursPaid",
-    "GrossWage",
-    "TaxableWage",
-    "WageTaxWithheld",
-    "HolidayAllowancePaid",
-    "OtherNetAdditions",
-    "NetPaid",
-)
+_COMPARED = (HOURS, GROSS, TAXABLE, TAX, HOLIDAY, ADDITIONS, NET)
+# Every amount, in the schema's order (the order of AMOUNT-NEGATIVE findings).
+_AMOUNT_SLOTS = range(HOURS, NET + 1)
 
 # A problem found in a record: finding code, message, name of the child it is on.
 _Problem = tuple[str, str, str]
-
-_RECORD_ID = "RecordId"
-_BSN = "Bsn"
-_MUNICIPALITY = "MunicipalityCode"
-_BIRTH_DATE = "BirthDate"
-_EMPLOYMENT_START = "EmploymentStart"
-_EMPLOYMENT_END = "EmploymentEnd"
-_PAYMENT_DATE = "PaymentDate"
-_CORRECTS = "Corrects"
 
 _DUPLICATE = (
     "RECORD-ID-DUPLICATE",

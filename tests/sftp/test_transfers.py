@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gateway.audit import MemoryAudit
 from gateway.sftp.service import SftpService
+from gateway.sftp.slots import SLOTS_FOLDER
 from tests.support.sftp import (
     RunningServer,
     paramiko_session,
@@ -27,6 +28,21 @@ NOORD = "uitzender-noord"
 def inbox_names(server: RunningServer, account: str = NOORD) -> list[str]:
     """Every name in the account's real inbox, hidden ones included."""
     return sorted(os.listdir(server.spool / "inbox" / account))
+
+
+def partial_uploads(server: RunningServer, account: str = NOORD) -> list[str]:
+    """Hidden upload files that hold data: in the inbox or in a taken slot."""
+    folders = [server.spool / "inbox" / account, server.spool / SLOTS_FOLDER / account]
+    found = []
+    for folder in filter(Path.is_dir, folders):
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.name.startswith(".") and entry.stat().st_size:
+                        found.append(entry.name)
+                except FileNotFoundError:
+                    continue  # removed while we looked
+    return sorted(found)
 
 
 def test_upload_appears_complete_in_the_inbox(sftp_server: RunningServer) -> None:
@@ -171,10 +187,12 @@ def test_dropped_upload_leaves_nothing(sftp_server: RunningServer) -> None:
         handle = sftp.open("/inbox/dropped.gpg", "w")
         handle.write(os.urandom(300_000))
         handle.flush()
-        assert len(inbox_names(sftp_server)) == 1  # only the hidden part
+        assert len(partial_uploads(sftp_server)) == 1  # only the hidden part
+        assert inbox_names(sftp_server) == []
         sftp.get_channel().get_transport().close()
 
-    assert wait_for(lambda: inbox_names(sftp_server) == [])
+    assert wait_for(lambda: partial_uploads(sftp_server) == [])
+    assert inbox_names(sftp_server) == []
     assert sftp_server.events("upload.completed") == []
 
 
@@ -200,12 +218,13 @@ def test_killed_client_leaves_nothing(sftp_server: RunningServer) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(lambda: len(inbox_names(sftp_server)) == 1)
+        assert wait_for(lambda: len(partial_uploads(sftp_server)) == 1)
     finally:
         process.kill()
         process.wait()
 
-    assert wait_for(lambda: inbox_names(sftp_server) == [])
+    assert wait_for(lambda: partial_uploads(sftp_server) == [])
+    assert inbox_names(sftp_server) == []
     assert sftp_server.events("upload.completed") == []
 
 

@@ -1,0 +1,60 @@
+"""A socket that reads ahead, so paramiko's transport makes fewer system calls.
+
+Paramiko's packet reader asks the socket for each SSH packet in three pieces
+(the first cipher block, the rest, the MAC), and with a timeout set, Python
+polls before every ``recv``: six system calls for one small SFTP request. This
+wrapper takes whatever the kernel already holds, up to :data:`READ_AHEAD`
+bytes, in one ``recv`` and hands it out from memory. It never holds more than
+one such read, and everything else (timeouts, sending, closing) is the
+socket's own.
+"""
+
+from __future__ import annotations
+
+import socket
+
+READ_AHEAD = 64 * 1024
+
+
+class ReadAheadSocket:
+    """The socket-like object paramiko's ``Transport`` is given."""
+
+    def __init__(self, sock: socket.socket, read_ahead: int = READ_AHEAD) -> None:
+        self._sock = sock
+        self._read_ahead = read_ahead
+        self._pending = b""
+        self._offset = 0
+
+    def recv(self, size: int) -> bytes:
+        """Up to *size* bytes: from what was read ahead, else from the socket."""
+        if self._offset >= len(self._pending):
+            data = self._sock.recv(max(size, self._read_ahead))
+            if len(data) <= size:
+                return data
+            self._pending, self._offset = data, 0
+        end = self._offset + size
+        chunk = self._pending[self._offset : end]
+        self._offset = end
+        return chunk
+
+    def send(self, data: bytes) -> int:
+        """Send what the socket takes of *data*."""
+        return self._sock.send(data)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Set the socket's timeout."""
+        self._sock.settimeout(timeout)
+
+    def getpeername(self) -> tuple[str, int]:
+        """The remote address."""
+        host, port = self._sock.getpeername()[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
+
+    @property
+    def _closed(self) -> bool:
+        # Paramiko's Transport.stop_thread reads this private socket attribute.
+        return bool(getattr(self._sock, "_closed", False))

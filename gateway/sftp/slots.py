@@ -1,0 +1,303 @@
+"""Upload slots: hidden upload files whose names are on disk before they are used.
+
+A completed upload must survive a power cut from the moment its client hears
+that the close succeeded. The plain way costs two disk flushes per upload: the
+file (data before name), then the inbox folder (the name). For small uploads
+this module needs one flush on the client's path:
+
+1. Slots are empty hidden files (``.upload-<random>``) in
+   ``spool/.sftp-uploads/<intermediary>/``, created a batch at a time with one
+   flush of that folder for the whole batch, so a slot's own name is already
+   durable when an upload is written into it.
+2. At close, an upload of at most :data:`SMALL_UPLOAD_BYTES` gets a completion
+   record in an extended attribute of its own file (final name, size and
+   SHA-256 of the content); one ``fsync`` makes data and record durable
+   together. Then the slot is renamed to its final name in the inbox and the
+   client is answered; the inbox folder is flushed later, at the next batch of
+   slots or when the session ends, for many uploads at once.
+3. After a crash, :func:`recover` renames every slot with a valid record whose
+   content still matches it to its final name, and removes every other slot.
+   The digest makes sure a record that reached the disk without all of its
+   data (POSIX does not order the two within one ``fsync``) is never published.
+
+Larger uploads, file systems without user extended attributes (``tmpfs``
+before Linux 6.6) and a spool whose inboxes lie on another file system than
+its root take the plain way: ``fsync`` of the file, rename, flush of the inbox
+folder, all before the answer.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway import logs
+from gateway.sftp.publish import rename_new
+from gateway.spool import FILE_MODE, fsync_dir, make_private_dir
+
+UPLOAD_PREFIX = ".upload-"
+SLOTS_FOLDER = ".sftp-uploads"
+RECORD_ATTRIBUTE = "user.loonbrug.upload"
+SMALL_UPLOAD_BYTES = 1024 * 1024
+BATCH = 32
+_RECORD_VERSION = "v1"
+# No user attributes here: unsupported, refused (a security module), or no room.
+_NO_ATTRIBUTES = (
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EPERM,
+    errno.EACCES,
+    errno.ENOSPC,
+)
+_OPEN_SLOT = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass
+class Slot:
+    """An open upload file, and whether its name was on disk before writing."""
+
+    path: Path
+    fd: int
+    named_on_disk: bool
+
+
+class SlotPool:
+    """Ready slots per inbox folder, shared by every session of the service.
+
+    A background thread makes the next batch when an inbox's ready slots fall
+    to *refill_at* (half a batch unless told), so uploads rarely wait for it;
+    an upload that finds none ready makes a batch itself. :meth:`drain` stops
+    the thread.
+    """
+
+    def __init__(
+        self, spool_root: Path, batch: int = BATCH, refill_at: int | None = None
+    ) -> None:
+        self.root = spool_root / SLOTS_FOLDER
+        self.batch = batch
+        self.refill_at = batch // 2 if refill_at is None else refill_at
+        self._ready: dict[Path, list[Path]] = {}
+        self._wanted: set[Path] = set()
+        self._unflushed: set[Path] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._maker: threading.Thread | None = None
+        self._stopping = False
+
+    def folder(self, inbox: Path) -> Path:
+        """The slot folder that serves *inbox*."""
+        return self.root / inbox.name
+
+    def take(self, inbox: Path) -> Slot:
+        """An empty upload file for *inbox*, opened for reading and writing."""
+        with self._lock:
+            ready = self._ready.setdefault(inbox, [])
+            if not ready:
+                ready.extend(self._new_batch(inbox))
+            path = ready.pop() if ready else None
+            if path is not None and len(ready) <= self.refill_at:
+                self._want(inbox)
+        if path is not None:
+            fd = _open_empty(path)
+            if fd is not None:
+                return Slot(path, fd, named_on_disk=True)
+        # No slot folder on the inbox's file system: a hidden file in the inbox.
+        path = inbox / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
+        return Slot(path, os.open(path, _CREATE, FILE_MODE), named_on_disk=False)
+
+    def _want(self, inbox: Path) -> None:
+        self._wanted.add(inbox)
+        if self._maker is None and not self._stopping:
+            self._maker = threading.Thread(
+                target=self._make_wanted, name="sftp-slots", daemon=True
+            )
+            self._maker.start()
+        self._wake.notify()
+
+    def _make_wanted(self) -> None:
+        while True:
+            with self._lock:
+                while not self._wanted and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                inbox = self._wanted.pop()
+            try:
+                self._add_batch(inbox)
+            except OSError as exc:
+                # Uploads then make their own batches, and meet the error there.
+                logs.get("sftp").warning("sftp.slots_failed", error=exc.strerror)
+
+    def _add_batch(self, inbox: Path) -> None:
+        paths = self._make_files(inbox)
+        with self._lock:
+            self._ready.setdefault(inbox, []).extend(paths)
+            # Renames into inboxes since the last flush ride along.
+            self._flush(self._unflushed)
+
+    def _new_batch(self, inbox: Path) -> list[Path]:
+        paths = self._make_files(inbox)
+        self._flush(self._unflushed)
+        return paths
+
+    def _make_files(self, inbox: Path) -> list[Path]:
+        folder = self.folder(inbox)
+        make_private_dir(folder)
+        if os.stat(folder).st_dev != os.stat(inbox).st_dev:
+            return []
+        paths = [
+            folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}" for _ in range(self.batch)
+        ]
+        for path in paths:
+            os.close(os.open(path, _CREATE, FILE_MODE))
+        fsync_dir(folder)
+        return paths
+
+    def published(self, inbox: Path) -> None:
+        """Note a rename into *inbox* whose folder has not been flushed yet."""
+        with self._lock:
+            self._unflushed.add(inbox)
+
+    def flush(self) -> None:
+        """Flush every inbox folder that received a rename since the last flush."""
+        with self._lock:
+            self._flush(self._unflushed)
+
+    @staticmethod
+    def _flush(folders: set[Path]) -> None:
+        for folder in sorted(folders):
+            fsync_dir(folder)
+        folders.clear()
+
+    def drain(self) -> None:
+        """Stop making slots, flush, and remove the slots no upload has taken."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+            maker = self._maker
+        if maker is not None:
+            maker.join()
+        with self._lock:
+            self._flush(self._unflushed)
+            for paths in self._ready.values():
+                for path in paths:
+                    path.unlink(missing_ok=True)
+            self._ready.clear()
+            self._maker, self._stopping = None, False
+
+
+def _open_empty(path: Path) -> int | None:
+    # The slot must still be the empty regular file this process made.
+    try:
+        fd = os.open(path, _OPEN_SLOT)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size or info.st_nlink != 1:
+        os.close(fd)
+        return None
+    return fd
+
+
+def seal(fd: int, name: str, size: int) -> bool:
+    """Record the completion of a small upload in its file and flush both.
+
+    False, with nothing flushed, if the upload is too large for a record or
+    the file system keeps no user extended attributes.
+    """
+    if size > SMALL_UPLOAD_BYTES:
+        return False
+    content = os.pread(fd, size + 1, 0)
+    if len(content) != size:
+        return False
+    try:
+        os.setxattr(fd, RECORD_ATTRIBUTE, _record(name, content))
+    except OSError as exc:
+        if exc.errno in _NO_ATTRIBUTES:
+            return False
+        raise
+    os.fsync(fd)
+    return True
+
+
+def _record(name: str, content: bytes) -> bytes:
+    digest = hashlib.sha256(content).hexdigest()
+    return f"{_RECORD_VERSION} {len(content)} {digest} {name}".encode()
+
+
+def recorded_name(path: Path) -> str | None:
+    """The final name a slot's valid completion record gives, else None."""
+    try:
+        record = os.getxattr(path, RECORD_ATTRIBUTE, follow_symlinks=False)
+        version, size, digest, name = record.decode().split(" ", 3)
+        content = path.read_bytes() if int(size) <= SMALL_UPLOAD_BYTES else b""
+    except (OSError, ValueError):
+        return None
+    valid = (
+        version == _RECORD_VERSION
+        and len(content) == int(size)
+        and hashlib.sha256(content).hexdigest() == digest
+        and _plain_name(name)
+    )
+    return name if valid else None
+
+
+def _plain_name(name: str) -> bool:
+    # The record was written by this service, but a name that could leave the
+    # inbox is never trusted.
+    return (
+        bool(name)
+        and "/" not in name
+        and "\x00" not in name
+        and not name.startswith(".")
+        and len(name.encode()) <= 255
+    )
+
+
+def recover(spool_root: Path, inboxes: dict[str, Path]) -> list[str]:
+    """Publish the sealed slots a crash left behind, remove all other slots.
+
+    *inboxes* maps each intermediary's slot folder name to its inbox. Returns
+    the names published.
+    """
+    published: list[str] = []
+    for account, inbox in inboxes.items():
+        folder = spool_root / SLOTS_FOLDER / account
+        if not folder.is_dir():
+            continue
+        for slot in sorted(folder.glob(f"{UPLOAD_PREFIX}*")):
+            if not stat.S_ISREG(os.lstat(slot).st_mode):
+                continue  # not made by this service: left for an operator
+            name = recorded_name(slot)
+            if name is not None and _settle(slot, inbox / name):
+                published.append(name)
+            slot.unlink(missing_ok=True)
+        fsync_dir(inbox)
+        fsync_dir(folder)
+    return published
+
+
+def _settle(slot: Path, target: Path) -> bool:
+    try:
+        rename_new(slot, target)
+        return True
+    except FileExistsError:
+        # The rename reached the disk and so did the slot's old name: the same
+        # file under two names. A different file under that name was published
+        # and claimed before the crash already; it stays as it is.
+        if not os.path.samefile(slot, target):
+            _log_conflict(target)
+        return False
+
+
+def _log_conflict(target: Path) -> None:
+    logs.get("sftp").warning(
+        "sftp.recovery_conflict", file=target.name, reason="name taken"
+    )

@@ -1,0 +1,202 @@
+"""Upload slots: names flushed ahead, sealed small uploads, recovery after a crash."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.audit import MemoryAudit
+from gateway.sftp.service import SftpService
+from gateway.sftp.slots import (
+    RECORD_ATTRIBUTE,
+    SLOTS_FOLDER,
+    SMALL_UPLOAD_BYTES,
+    SlotPool,
+    recover,
+    seal,
+)
+from tests.support.sftp import start_server
+
+ACCOUNT = "uitzender-noord"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An inbox under a spool root on a file system with user extended attributes."""
+    folder = tmp_path / "spool" / "inbox" / ACCOUNT
+    folder.mkdir(parents=True)
+    probe = folder / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, RECORD_ATTRIBUTE, b"x")
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            pytest.skip("no user extended attributes on this file system")
+        raise
+    finally:
+        probe.unlink()
+    return folder
+
+
+def spool_root(inbox: Path) -> Path:
+    """The spool root above *inbox*."""
+    return inbox.parent.parent
+
+
+def sealed_slot(inbox: Path, name: str, content: bytes) -> Path:
+    """A slot holding *content* sealed for *name*, as a crash right after the
+    answer to the client's close would leave it (renamed in memory only)."""
+    pool = SlotPool(spool_root(inbox))
+    slot = pool.take(inbox)
+    os.pwrite(slot.fd, content, 0)
+    assert seal(slot.fd, name, len(content))
+    os.close(slot.fd)
+    pool.drain()
+    return slot.path
+
+
+def slot_files(inbox: Path) -> list[str]:
+    """Every file in the slot folder of *inbox*."""
+    return sorted(os.listdir(spool_root(inbox) / SLOTS_FOLDER / ACCOUNT))
+
+
+def test_slots_come_from_batches_whose_names_are_flushed(inbox: Path) -> None:
+    """Slots are empty hidden files made a batch at a time; unused ones go at drain."""
+    pool = SlotPool(spool_root(inbox), batch=4)
+
+    slots = [pool.take(inbox) for _ in range(9)]
+    for slot in slots:
+        os.close(slot.fd)
+
+    assert all(s.named_on_disk for s in slots)
+    assert all(s.path.parent.name == ACCOUNT for s in slots)
+    assert all(s.path.name.startswith(".upload-") for s in slots)
+    assert len({s.path for s in slots}) == 9
+    pool.drain()
+    assert sorted(s.path.name for s in slots) == slot_files(inbox)
+
+
+def test_a_slot_that_is_not_as_made_is_not_used(inbox: Path) -> None:
+    """A ready slot that gained content is passed over for a new hidden file."""
+    pool = SlotPool(spool_root(inbox), batch=2, refill_at=-1)
+    first = pool.take(inbox)
+    os.close(first.fd)
+    spare = next(p for p in pool.folder(inbox).iterdir() if p != first.path)
+    spare.write_bytes(b"planted")
+
+    second = pool.take(inbox)
+    os.close(second.fd)
+
+    assert second.path != spare
+    assert second.named_on_disk is False
+    assert second.path.parent == inbox
+
+
+def test_seal_leaves_large_uploads_to_the_plain_way(inbox: Path) -> None:
+    """An upload above the small size gets no record and no flush from seal."""
+    slot = SlotPool(spool_root(inbox), refill_at=-1).take(inbox)
+    os.ftruncate(slot.fd, SMALL_UPLOAD_BYTES + 1)
+
+    assert seal(slot.fd, "large.gpg", SMALL_UPLOAD_BYTES + 1) is False
+    assert RECORD_ATTRIBUTE not in os.listxattr(slot.fd)
+    os.close(slot.fd)
+
+
+def test_recovery_publishes_a_sealed_upload_whose_rename_was_lost(inbox: Path) -> None:
+    """A sealed slot is renamed to its recorded name in the inbox at recovery."""
+    content = os.urandom(4096)
+    sealed_slot(inbox, "week-12.xml.gpg", content)
+
+    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+
+    assert published == ["week-12.xml.gpg"]
+    assert (inbox / "week-12.xml.gpg").read_bytes() == content
+    assert slot_files(inbox) == []
+
+
+def test_recovery_when_both_names_survived(inbox: Path) -> None:
+    """A slot whose file also sits under its final name is only removed."""
+    slot = sealed_slot(inbox, "both.gpg", b"content")
+    os.link(slot, inbox / "both.gpg")
+
+    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+
+    assert published == []
+    assert (inbox / "both.gpg").read_bytes() == b"content"
+    assert slot_files(inbox) == []
+
+
+def _record(name: str, content: bytes, size: int | None = None) -> bytes:
+    digest = hashlib.sha256(content).hexdigest()
+    return f"v1 {len(content) if size is None else size} {digest} {name}".encode()
+
+
+UNPUBLISHABLE = [
+    # never sealed: the client never heard its close succeed
+    pytest.param(b"half an upload", None, id="no-record"),
+    # the content does not match the record's digest
+    pytest.param(b"changed", _record("a.gpg", b"original"), id="digest-mismatch"),
+    # the record's size is not the file's size
+    pytest.param(b"short", _record("a.gpg", b"short", size=9), id="size-mismatch"),
+    # a name that climbs out of the inbox
+    pytest.param(b"x", _record("../../escape.gpg", b"x"), id="slash-in-name"),
+    # a hidden name, reserved for the gateway's own files
+    pytest.param(b"x", _record(".hidden", b"x"), id="hidden-name"),
+    # an empty name
+    pytest.param(b"x", _record("", b"x"), id="empty-name"),
+    # an unknown record version
+    pytest.param(b"x", b"v9 1 00 a.gpg", id="unknown-version"),
+    # not a record at all
+    pytest.param(b"x", b"\xff\xfe garbage", id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("content", "record"), UNPUBLISHABLE)
+def test_recovery_removes_slots_it_must_not_publish(
+    inbox: Path, content: bytes, record: bytes | None
+) -> None:
+    """A slot without a valid record matching its content is removed, unpublished."""
+    slot = SlotPool(spool_root(inbox), refill_at=-1).take(inbox)
+    os.pwrite(slot.fd, content, 0)
+    if record is not None:
+        os.setxattr(slot.fd, RECORD_ATTRIBUTE, record)
+    os.close(slot.fd)
+
+    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+
+    assert published == []
+    assert os.listdir(inbox) == []
+    assert slot_files(inbox) == []
+    assert not (spool_root(inbox) / "escape.gpg").exists()
+
+
+def test_recovery_leaves_what_is_not_a_regular_file(inbox: Path) -> None:
+    """A folder or link under a slot's name is neither followed nor removed."""
+    folder = spool_root(inbox) / SLOTS_FOLDER / ACCOUNT
+    folder.mkdir(parents=True)
+    (folder / ".upload-folder").mkdir()
+    (folder / ".upload-link").symlink_to(inbox)
+
+    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+
+    assert published == []
+    assert slot_files(inbox) == [".upload-folder", ".upload-link"]
+
+
+def test_service_start_recovers_and_stop_removes_unused_slots(tmp_path: Path) -> None:
+    """Starting publishes a sealed slot left by a crash; stopping leaves no slot."""
+    first = start_server(tmp_path)
+    first.stop()
+    inbox = first.spool / "inbox" / ACCOUNT
+    sealed_slot(inbox, "after-crash.gpg", b"sealed before the crash")
+
+    second = SftpService(first.config, MemoryAudit())
+    second.start()
+    second.stop()
+
+    assert os.listdir(inbox) == ["after-crash.gpg"]
+    assert slot_files(inbox) == []
