@@ -215,7 +215,9 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=500)
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--big-mb", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=4, help="the daemon's default: two per core"
+    )
     args = parser.parse_args()
     if args.quick:
         args.reports, args.big_mb = 50, 10

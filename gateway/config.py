@@ -108,7 +108,7 @@ class GatewaySettings:
     gnupg_home: Path
     key_fingerprint: str
     state_dir: Path
-    workers: int = 2
+    workers: int = 4
     max_upload_bytes: int = 200 * 1024 * 1024
     max_plaintext_bytes: int = 1024 * 1024 * 1024
     gpg_timeout_seconds: int = 600
@@ -256,7 +256,7 @@ def _gateway(reader: _Reader, data: Mapping[str, Any]) -> GatewaySettings:
     reader.matching(
         fingerprint, FINGERPRINT, "gateway.key_fingerprint", "a full fingerprint"
     )
-    workers = reader.number(table, "workers", "gateway", 2)
+    workers = reader.number(table, "workers", "gateway", 4)
     if workers < 1:
         reader.problem("gateway.workers", "must be at least 1")
     return GatewaySettings(

@@ -290,7 +290,12 @@ class Ledger:
             )
 
     def validated(
-        self, upload_id: str, message_id: str | None, *, reserve: bool
+        self,
+        upload_id: str,
+        message_id: str | None,
+        *,
+        reserve: bool,
+        decrypted_at: datetime | None = None,
     ) -> str | None:
         """Record validation and the message id; the owning account if taken.
 
@@ -298,6 +303,9 @@ class Ledger:
         report) the message id is claimed for this upload: None is returned
         when it owns it (also on a redo), else the account of the earlier
         upload that carried the same message id, which keeps it.
+        *decrypted_at*, when given, stamps the decryption in the same
+        transaction: a commit waits for the disk, and a crash between the two
+        steps is redone from the claim either way.
         """
         with self._transaction() as db:
             row = db.execute(
@@ -307,9 +315,17 @@ class Ledger:
             taken = row is not None and row[0] != upload_id
             owned = message_id if reserve and not taken else None
             db.execute(
-                "UPDATE uploads SET message_id = ?, message_owner = ?,"
-                " state = ?, validated_at = ? WHERE upload_id = ?",
-                (message_id, owned, State.VALIDATED, _stamp(None), upload_id),
+                "UPDATE uploads SET message_id = ?, message_owner = ?, state = ?,"
+                " validated_at = ?, decrypted_at = COALESCE(?, decrypted_at)"
+                " WHERE upload_id = ?",
+                (
+                    message_id,
+                    owned,
+                    State.VALIDATED,
+                    _stamp(None),
+                    decrypted_at and _stamp(decrypted_at),
+                    upload_id,
+                ),
             )
         return str(row[1]) if reserve and taken and row else None
 

@@ -1,6 +1,7 @@
 """The pipeline: one upload from the inbox to the outboxes and a receipt.
 
-Steps, each recorded in the ledger before the next begins::
+Steps, each recorded in the ledger before the next begins (decrypt is stamped
+together with validate: a redo starts from the claim either way)::
 
     claim      ledger row, then atomic rename inbox/<account>/<name> ->
                work/<upload-id>/upload; hash; duplicate file check; size cap
@@ -9,7 +10,8 @@ Steps, each recorded in the ledger before the next begins::
     validate   the validator, with the sender and its authorisations known
     reserve    the message id; the same id twice is a duplicate
     route      one document per municipality, encrypted to it and signed by
-               the gateway into work/, then renamed into its outbox
+               the gateway into work/ (each flushed to disk and hashed in its
+               own thread), then renamed into its outbox
     receipt    signed by the gateway into receipts/<account>/
     archive    the upload as received into archive/ (or rejected/); work/
                folder removed
@@ -30,8 +32,8 @@ import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +53,6 @@ from gateway.spool import (
     Spool,
     fsync_dir,
     make_private_dir,
-    write_atomically,
 )
 from gateway.validate import (
     SenderContext,
@@ -78,6 +79,7 @@ CRASH_POINTS = (
 
 PSEUDONYMS_PER_EVENT = 1000
 UPLOAD_FILE = "upload"
+RECEIPT_FILE = "receipt.asc"
 _CHUNK = 1024 * 1024
 
 _log = logs.get("pipeline")
@@ -123,6 +125,7 @@ class Job:
     received_at: datetime
     size: int = 0
     sha256: str = ""
+    decrypted_at: datetime | None = None
 
     @property
     def upload(self) -> Path:
@@ -146,11 +149,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class _Sealed:
+    """One municipality's document, encrypted, signed and on disk in work/."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Accepted:
-    """What an accepted upload delivered, and its receipt, signed."""
+    """What an accepted upload delivered, and its signed receipt in work/."""
 
     facts: ReceiptFacts
-    signed_receipt: bytes
+    receipt: Path
 
 
 def sha256_of(path: Path) -> tuple[int, str]:
@@ -163,6 +175,19 @@ def sha256_of(path: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write a private file (0600) and flush it to disk before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_file(path: Path) -> None:
@@ -195,10 +220,15 @@ class Pipeline:
             max_workers=2 * config.gateway.workers + 1,
             thread_name_prefix="encrypt",
         )
+        # Apart from the encryptors, so that a flush never queues behind gpg.
+        self._flushers = ThreadPoolExecutor(
+            max_workers=2 * config.gateway.workers, thread_name_prefix="flush"
+        )
 
     def close(self) -> None:
-        """Let the encryption threads go once their work is done."""
+        """Let the encryption and flush threads go once their work is done."""
         self._encryptors.shutdown(wait=False)
+        self._flushers.shutdown(wait=False)
 
     @property
     def spool(self) -> Spool:
@@ -272,8 +302,7 @@ class Pipeline:
                 job.folder.rmdir()
                 self.ledger.set_state(job.upload_id, State.VANISHED)
                 return False
-            fsync_dir(inbox_file.parent)
-            fsync_dir(job.folder)
+            self._fsync_folders([inbox_file.parent, job.folder])
         return True
 
     # The run, under a catch-all
@@ -314,11 +343,16 @@ class Pipeline:
             accepted=dict(result.records_per_municipality),
             findings=result.findings,
         )
-        # Signed while the outbox documents are encrypted: one gpg wait less.
-        # The receipt is written only once every document is delivered.
-        signed = self._encryptors.submit(self._sign, facts)
-        self._route(job, config, message_id, result, verified)
-        return Accepted(facts, signed.result())
+        # Signed and written to work/ while the outbox documents are encrypted:
+        # one gpg wait and one disk flush less. It is published only once
+        # every document is delivered.
+        receipt = self._encryptors.submit(self._prepare_receipt, job, facts)
+        try:
+            self._route(job, config, message_id, result, verified)
+        except BaseException:
+            _discard_receipt(receipt)
+            raise
+        return Accepted(facts, receipt.result())
 
     def _hash(self, job: Job) -> None:
         job.size, job.sha256 = sha256_of(job.upload)
@@ -365,7 +399,8 @@ class Pipeline:
                 f"{verified.signer_fingerprint}, which is not pinned for "
                 "the uploading account.",
             )
-        self.ledger.set_state(job.upload_id, State.DECRYPTED)
+        # Stamped in the ledger with the validation, one commit less.
+        job.decrypted_at = datetime.now(UTC)
         self.audit.emit(
             "message.decrypted",
             upload_id=job.upload_id,
@@ -386,7 +421,12 @@ class Pipeline:
         )
         result = validate_file(job.report, context)
         message_id = (result.message_id or "").lower() or None
-        owner = self.ledger.validated(job.upload_id, message_id, reserve=result.valid)
+        owner = self.ledger.validated(
+            job.upload_id,
+            message_id,
+            reserve=result.valid,
+            decrypted_at=job.decrypted_at,
+        )
         self.audit.emit(
             "message.validated",
             upload_id=job.upload_id,
@@ -456,7 +496,7 @@ class Pipeline:
 
     def _encrypt_all(
         self, job: Job, config: Config, message_id: str, documents: dict[str, Path]
-    ) -> dict[str, Path]:
+    ) -> dict[str, _Sealed]:
         """Encrypt every document at once: each gpg run is mostly waiting."""
         futures = {
             code: self._encryptors.submit(
@@ -497,7 +537,7 @@ class Pipeline:
 
     def _encrypt(
         self, job: Job, config: Config, message_id: str, code: str, document: Path
-    ) -> Path:
+    ) -> _Sealed:
         folder = job.folder / "out"
         make_private_dir(folder)
         target = folder / outbox_name(message_id, code)
@@ -511,20 +551,24 @@ class Pipeline:
             signer=config.gateway.key_fingerprint,
         )
         document.unlink()
-        return target
+        target.chmod(FILE_MODE)
+        fsync_file(target)
+        size, digest = sha256_of(target)
+        return _Sealed(target, size, digest)
 
     def _deliver_all(
-        self, config: Config, encrypted: dict[str, Path], counts: Mapping[str, int]
+        self, config: Config, encrypted: dict[str, _Sealed], counts: Mapping[str, int]
     ) -> list[Written]:
         """Rename every document into its outbox: all of them, or none."""
         written: list[Written] = []
         try:
-            for code, path in sorted(encrypted.items()):
+            for code, sealed in sorted(encrypted.items()):
                 written.append(
                     self._deliver(
-                        config, code=code, encrypted=path, record_count=counts[code]
+                        config, code=code, sealed=sealed, record_count=counts[code]
                     )
                 )
+            self._fsync_outboxes(written)
         except BaseException:
             for item in written:
                 (self.spool.outbox(item.account) / item.file_name).unlink(
@@ -534,32 +578,46 @@ class Pipeline:
         return written
 
     def _deliver(
-        self, config: Config, *, code: str, encrypted: Path, record_count: int
+        self, config: Config, *, code: str, sealed: _Sealed, record_count: int
     ) -> Written:
         """Rename one encrypted document into its municipality's outbox."""
         account = self._municipality_id(config, code)
         outbox = self.spool.outbox(account)
         make_private_dir(outbox)
-        encrypted.chmod(FILE_MODE)
-        fsync_file(encrypted)
-        size, digest = sha256_of(encrypted)
-        os.replace(encrypted, outbox / encrypted.name)
-        fsync_dir(outbox)
+        os.replace(sealed.path, outbox / sealed.path.name)
         return Written(
             account=account,
-            file_name=encrypted.name,
+            file_name=sealed.path.name,
             municipality=code,
-            size=size,
-            sha256=digest,
+            size=sealed.size,
+            sha256=sealed.sha256,
             record_count=record_count,
         )
+
+    def _fsync_outboxes(self, written: list[Written]) -> None:
+        """Make every rename into an outbox durable."""
+        self._fsync_folders({self.spool.outbox(item.account) for item in written})
+
+    def _fsync_folders(self, folders: Collection[Path]) -> None:
+        """Flush several folders to disk at once; return when all are done.
+
+        Each flush waits for the file system's journal, and flushes that wait
+        together share one journal commit instead of queueing one by one.
+        """
+        if not folders:
+            return
+        first, *others = folders
+        flushes = [self._flushers.submit(fsync_dir, folder) for folder in others]
+        fsync_dir(first)
+        for flush in flushes:
+            flush.result()
 
     # Outcomes
 
     def _accept(self, job: Job, accepted: Accepted) -> None:
         facts = accepted.facts
         codes = sorted({f.code for f in facts.findings})
-        self._receipt(job, facts, codes, accepted.signed_receipt)
+        self._receipt(job, facts, codes, accepted.receipt)
         self._archive(job, Outcome.ACCEPTED)
         _log.info(
             "upload.accepted",
@@ -633,23 +691,32 @@ class Pipeline:
                     "delivery.withdrawn", upload_id=job.upload_id, account=account
                 )
 
-    def _sign(self, facts: ReceiptFacts) -> bytes:
-        return self.pgp.sign(
+    def _prepare_receipt(self, job: Job, facts: ReceiptFacts) -> Path:
+        """Sign the receipt and put it on disk in work/, ready to be published."""
+        signed = self.pgp.sign(
             receipt_xml(facts), signer=self.config.gateway.key_fingerprint
         )
+        # The work folder is gone when archiving failed late; a rejection
+        # receipt must still replace the accepted one.
+        make_private_dir(job.folder)
+        prepared = job.folder / RECEIPT_FILE
+        write_durably(prepared, signed)
+        return prepared
 
     def _receipt(
         self,
         job: Job,
         facts: ReceiptFacts,
         codes: list[str],
-        signed: bytes | None = None,
+        prepared: Path | None = None,
     ) -> None:
-        signed = signed if signed is not None else self._sign(facts)
+        prepared = prepared or self._prepare_receipt(job, facts)
         folder = self.spool.receipts(job.account)
         make_private_dir(folder)
         name = receipt_name(job.file_name)
-        write_atomically(folder / name, signed)
+        # The content is on disk already; the rename publishes it whole.
+        os.replace(prepared, folder / name)
+        fsync_dir(folder)
         crash_point("after-receipt")
         self.ledger.set_state(
             job.upload_id,
@@ -689,6 +756,18 @@ class Pipeline:
         shutil.rmtree(job.folder, ignore_errors=True)
         fsync_dir(job.folder.parent)
         self.ledger.set_state(job.upload_id, State.DONE)
+
+
+def _discard_receipt(receipt: Future[Path]) -> None:
+    """Withdraw a receipt prepared for an upload whose routing failed.
+
+    Waits for it, so that it cannot land on the rejection receipt that is
+    prepared next under the same name.
+    """
+    if receipt.cancel():
+        return
+    with contextlib.suppress(Exception):
+        receipt.result().unlink(missing_ok=True)
 
 
 def _duplicate_message(job: Job, owner: str, message_id: str) -> RejectionError:

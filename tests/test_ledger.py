@@ -218,3 +218,22 @@ def test_withdrawn_file_is_forgotten_unless_downloaded(ledger: Ledger) -> None:
     ledger.withdraw("rotterdam", "b.xml.gpg")
 
     assert ledger.written_files("u1") == {("rotterdam", "b.xml.gpg")}
+
+
+def test_validation_stamps_the_decryption_in_the_same_commit(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """validated() with decrypted_at records both steps' times at once."""
+    ledger.begin_claim("u1", "uitzender-noord", "a.gpg", NOW)
+    decrypted = NOW + timedelta(seconds=2)
+
+    ledger.validated("u1", "m-1", reserve=True, decrypted_at=decrypted)
+
+    with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+        row = db.execute(
+            "SELECT state, decrypted_at, validated_at FROM uploads"
+            " WHERE upload_id = 'u1'"
+        ).fetchone()
+    assert row[0] == State.VALIDATED
+    assert datetime.fromisoformat(row[1]) == decrypted
+    assert row[2] is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from gateway.errors import (
     OutputLimitError,
     SignatureError,
 )
-from gateway.pgp import OpenPgp, gpg_home
+from gateway.pgp import OpenPgp, _Runner, gpg_home
 from tests.support.pgp import GpgLab, HostileCase
 
 REPORT = b"<WageReport>" + b"<Record>x</Record>" * 2000 + b"</WageReport>\n"
@@ -423,3 +424,71 @@ def test_no_agent_outlives_a_closed_home(tmp_path: Path) -> None:
     )
 
     assert done.returncode != 0 or b"no gpg-agent running" in done.stderr
+
+
+def test_runner_status_channel_holds_only_status_lines(
+    world: World, tmp_path: Path
+) -> None:
+    """gpg run directly reports its verdict on stderr as status lines only."""
+    source = tmp_path / "upload.gpg"
+    source.write_bytes(_accepted(world))
+    runner = _Runner(world.gateway.gpg_home, _gpg_env(world.gateway.home), 60.0)
+
+    result = runner.run(["--output", "-", "--decrypt", "--", str(source)])
+
+    assert result.returncode == 0
+    assert not result.timed_out
+    assert result.output == REPORT
+    keywords = [keyword for keyword, _ in result.statuses.lines]
+    assert {"DECRYPTION_OKAY", "GOODSIG", "VALIDSIG"} <= set(keywords)
+    assert result.statuses.first("VALIDSIG")[9] == world.sender
+
+
+def test_runner_reports_a_deadline_it_enforced(world: World) -> None:
+    """A gpg fed on stdin that outlives the deadline is killed and marked."""
+    runner = _Runner(world.gateway.gpg_home, _gpg_env(world.gateway.home), 0.001)
+
+    result = runner.run(["--output", "-", "--decrypt"], data=_accepted(world))
+
+    assert result.timed_out
+
+
+def test_decrypt_verify_takes_a_source_named_like_an_option(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source whose name starts with a dash is read as a file, not an option."""
+    source = tmp_path / "--list-keys"
+    source.write_bytes(_accepted(world))
+    target = tmp_path / "out.xml"
+    monkeypatch.chdir(tmp_path)
+
+    world.gateway.decrypt_verify(Path(source.name), target, max_output=MAX_OUTPUT)
+
+    assert target.read_bytes() == REPORT
+
+
+def test_file_operations_leave_no_descriptor_open(world: World, tmp_path: Path) -> None:
+    """The output file opened for gpg is closed again, on success and failure."""
+    source = tmp_path / "upload.gpg"
+    source.write_bytes(_accepted(world))
+    garbage = tmp_path / "garbage.gpg"
+    garbage.write_bytes(b"not OpenPGP at all")
+    before = len(os.listdir("/proc/self/fd"))
+
+    for _ in range(3):
+        world.gateway.decrypt_verify(source, tmp_path / "o.xml", max_output=MAX_OUTPUT)
+        with pytest.raises(DecryptError):
+            world.gateway.decrypt_verify(
+                garbage, tmp_path / "g.xml", max_output=MAX_OUTPUT
+            )
+
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not (tmp_path / "g.xml").exists()
+
+
+def _gpg_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C",
+        "HOME": str(home),
+    }
