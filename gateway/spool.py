@@ -36,6 +36,9 @@ FILE_MODE = 0o600
 TEMPORARY_SUFFIXES = (".part", ".filepart", ".tmp", ".partial")
 
 
+_KINDS = ("inbox", "receipts", "outbox", "archive", "rejected")
+
+
 def is_temporary_name(name: str) -> bool:
     """True for names that mark an upload still in progress, or hidden files."""
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
@@ -76,7 +79,9 @@ class Spool:
         self, intermediaries: Iterable[str], municipalities: Iterable[str]
     ) -> None:
         """Create every folder the partners need, each 0700."""
-        folders = [self.work()]
+        # The parents first: mkdir(parents=True) would give them the umask's
+        # mode, and a world-readable inbox/ lists every partner's account id.
+        folders = [self.root, *(self.root / kind for kind in _KINDS), self.work()]
         for account in intermediaries:
             folders += [
                 self.inbox(account),

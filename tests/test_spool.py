@@ -11,12 +11,14 @@ from gateway.spool import Spool, atomic_writer, is_temporary_name, write_atomica
 
 
 def test_prepare_creates_private_folders(tmp_path: Path) -> None:
-    """Every partner folder is created with mode 0700."""
+    """Every spool folder, parents included, is created with mode 0700."""
     spool = Spool(tmp_path / "spool")
 
     spool.prepare(["noord"], ["rotterdam"])
 
-    for folder in (spool.inbox("noord"), spool.outbox("rotterdam"), spool.work()):
+    folders = [spool.root, spool.inbox("noord").parent, spool.outbox("rotterdam")]
+    folders += [spool.inbox("noord"), spool.rejected("noord"), spool.work()]
+    for folder in folders:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 

@@ -68,7 +68,7 @@ class SftpService:
         self.budgets = Budgets(config.sftp)
         self.limits = Limits.of(config)
         self.log = logs.get("sftp")
-        self.slots = SlotPool(config.gateway.spool)
+        self.slots = SlotPool()
         self.address: tuple[str, int] = (config.sftp.listen, config.sftp.port)
         self._configured_address = self.address
         self._listener: socket.socket | None = None
@@ -113,8 +113,8 @@ class SftpService:
         # sessions (a crash, a power cut): their clients never got an answer,
         # except for sealed slots, whose clients did (gateway.sftp.slots).
         spool = Spool(self.config.gateway.spool)
-        inboxes = {a: spool.inbox(a) for a in self.config.intermediaries}
-        for name in recover(spool.root, inboxes):
+        inboxes = [spool.inbox(a) for a in self.config.intermediaries]
+        for name in recover(inboxes):
             self.log.warning("sftp.upload_recovered", file=name)
         for account in self.config.intermediaries:
             for stale in spool.inbox(account).glob(f"{UPLOAD_PREFIX}*"):

@@ -5,10 +5,14 @@ that the close succeeded. The plain way costs two disk flushes per upload: the
 file (data before name), then the inbox folder (the name). For small uploads
 this module needs one flush on the client's path:
 
-1. Slots are empty hidden files (``.upload-<random>``) in
-   ``spool/.sftp-uploads/<intermediary>/``, created a batch at a time with one
-   flush of that folder for the whole batch, so a slot's own name is already
-   durable when an upload is written into it.
+1. Slots are empty hidden files (``.upload-<random>``) in the intermediary's
+   inbox, created a batch at a time with one flush of that folder for the whole
+   batch, so a slot's own name is already durable when an upload is written
+   into it. They live in the inbox itself, not beside it, so that publishing
+   is a rename inside one watched folder: the daemon's watcher sees a move and
+   queues the upload at once (a move in from an unwatched folder would reach
+   it only as a bare creation, left to the next rescan). The watcher and the
+   daemon's scans skip hidden names.
 2. At close, an upload of at most :data:`SMALL_UPLOAD_BYTES` gets a completion
    record in an extended attribute of its own file (final name, size and
    SHA-256 of the content); one ``fsync`` makes data and record durable
@@ -20,9 +24,8 @@ this module needs one flush on the client's path:
    The digest makes sure a record that reached the disk without all of its
    data (POSIX does not order the two within one ``fsync``) is never published.
 
-Larger uploads, file systems without user extended attributes (``tmpfs``
-before Linux 6.6) and a spool whose inboxes lie on another file system than
-its root take the plain way: ``fsync`` of the file, rename, flush of the inbox
+Larger uploads and file systems without user extended attributes (``tmpfs``
+before Linux 6.6) take the plain way: ``fsync`` of the file, rename, flush of the inbox
 folder, all before the answer.
 """
 
@@ -34,6 +37,7 @@ import os
 import stat
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +46,6 @@ from gateway.sftp.publish import rename_new
 from gateway.spool import FILE_MODE, fsync_dir, make_private_dir
 
 UPLOAD_PREFIX = ".upload-"
-SLOTS_FOLDER = ".sftp-uploads"
 RECORD_ATTRIBUTE = "user.loonbrug.upload"
 SMALL_UPLOAD_BYTES = 1024 * 1024
 BATCH = 32
@@ -77,10 +80,7 @@ class SlotPool:
     the thread.
     """
 
-    def __init__(
-        self, spool_root: Path, batch: int = BATCH, refill_at: int | None = None
-    ) -> None:
-        self.root = spool_root / SLOTS_FOLDER
+    def __init__(self, batch: int = BATCH, refill_at: int | None = None) -> None:
         self.batch = batch
         self.refill_at = batch // 2 if refill_at is None else refill_at
         self._ready: dict[Path, list[Path]] = {}
@@ -92,8 +92,8 @@ class SlotPool:
         self._stopping = False
 
     def folder(self, inbox: Path) -> Path:
-        """The slot folder that serves *inbox*."""
-        return self.root / inbox.name
+        """The slot folder that serves *inbox*: the inbox itself."""
+        return inbox
 
     def take(self, inbox: Path) -> Slot:
         """An empty upload file for *inbox*, opened for reading and writing."""
@@ -150,8 +150,6 @@ class SlotPool:
     def _make_files(self, inbox: Path) -> list[Path]:
         folder = self.folder(inbox)
         make_private_dir(folder)
-        if os.stat(folder).st_dev != os.stat(inbox).st_dev:
-            return []
         paths = [
             folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}" for _ in range(self.batch)
         ]
@@ -261,18 +259,16 @@ def _plain_name(name: str) -> bool:
     )
 
 
-def recover(spool_root: Path, inboxes: dict[str, Path]) -> list[str]:
+def recover(inboxes: Iterable[Path]) -> list[str]:
     """Publish the sealed slots a crash left behind, remove all other slots.
 
-    *inboxes* maps each intermediary's slot folder name to its inbox. Returns
-    the names published.
+    Looks in every folder of *inboxes*; returns the names published.
     """
     published: list[str] = []
-    for account, inbox in inboxes.items():
-        folder = spool_root / SLOTS_FOLDER / account
-        if not folder.is_dir():
+    for inbox in inboxes:
+        if not inbox.is_dir():
             continue
-        for slot in sorted(folder.glob(f"{UPLOAD_PREFIX}*")):
+        for slot in sorted(inbox.glob(f"{UPLOAD_PREFIX}*")):
             if not stat.S_ISREG(os.lstat(slot).st_mode):
                 continue  # not made by this service: left for an operator
             name = recorded_name(slot)
@@ -280,7 +276,6 @@ def recover(spool_root: Path, inboxes: dict[str, Path]) -> list[str]:
                 published.append(name)
             slot.unlink(missing_ok=True)
         fsync_dir(inbox)
-        fsync_dir(folder)
     return published
 
 

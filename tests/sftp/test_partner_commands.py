@@ -145,7 +145,7 @@ def test_send_without_waiting(gateway: Gateway, tmp_path: Path) -> None:
     )
 
     assert result == 0
-    [upload] = list(inbox.iterdir())
+    [upload] = [p for p in inbox.iterdir() if not p.name.startswith(".")]
     assert upload.name.endswith("-week.xml.gpg")
     assert b"<WageReport/>" not in upload.read_bytes()
     upload.unlink()
@@ -317,9 +317,18 @@ def _gpg(home: Path, *arguments: str, cwd: Path) -> str:
 def test_stock_tools_against_the_running_daemon(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """gpg and the stock sftp client alone: upload, receipt, delivery."""
+    """gpg and the stock sftp client alone: upload, receipt, delivery.
+
+    The periodic rescan is put out of reach, so the upload must reach the
+    daemon through the watcher's event for the finished upload.
+    """
     sandbox = create_sandbox(tmp_path / "sandbox", port=_free_port())
+    text = sandbox.config_path.read_text()
+    sandbox.config_path.write_text(
+        text.replace("[gateway]\n", "[gateway]\nrescan_seconds = 3600\n", 1)
+    )
     config = load(sandbox.config_path)
+    assert config.gateway.rescan_seconds == 3600
     noord = load_partner(sandbox.partner_folder(NOORD) / "partner.toml")
     rotterdam = load_partner(sandbox.partner_folder("rotterdam") / "partner.toml")
     for home in (config.gateway.gnupg_home, noord.gnupg_home, rotterdam.gnupg_home):
@@ -353,7 +362,7 @@ def test_stock_tools_against_the_running_daemon(
     daemon.start()
     try:
         _stock_sftp(noord, ["put week.xml.gpg /inbox/"], tmp_path)
-        assert wait_for(lambda: any(receipts.iterdir()), timeout=60)
+        assert wait_for(lambda: any(receipts.iterdir()), timeout=20)
         _stock_sftp(noord, ["get /receipts/week.xml.gpg.receipt.asc"], tmp_path)
         listing = _stock_sftp(rotterdam, ["ls /outbox", "get /outbox/*"], tmp_path)
     finally:

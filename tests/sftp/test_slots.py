@@ -13,8 +13,8 @@ from gateway.audit import MemoryAudit
 from gateway.sftp.service import SftpService
 from gateway.sftp.slots import (
     RECORD_ATTRIBUTE,
-    SLOTS_FOLDER,
     SMALL_UPLOAD_BYTES,
+    UPLOAD_PREFIX,
     SlotPool,
     recover,
     seal,
@@ -50,7 +50,7 @@ def spool_root(inbox: Path) -> Path:
 def sealed_slot(inbox: Path, name: str, content: bytes) -> Path:
     """A slot holding *content* sealed for *name*, as a crash right after the
     answer to the client's close would leave it (renamed in memory only)."""
-    pool = SlotPool(spool_root(inbox))
+    pool = SlotPool()
     slot = pool.take(inbox)
     os.pwrite(slot.fd, content, 0)
     assert seal(slot.fd, name, len(content))
@@ -60,13 +60,13 @@ def sealed_slot(inbox: Path, name: str, content: bytes) -> Path:
 
 
 def slot_files(inbox: Path) -> list[str]:
-    """Every file in the slot folder of *inbox*."""
-    return sorted(os.listdir(spool_root(inbox) / SLOTS_FOLDER / ACCOUNT))
+    """Every slot (hidden upload name) in *inbox*."""
+    return sorted(n for n in os.listdir(inbox) if n.startswith(UPLOAD_PREFIX))
 
 
 def test_slots_come_from_batches_whose_names_are_flushed(inbox: Path) -> None:
     """Slots are empty hidden files made a batch at a time; unused ones go at drain."""
-    pool = SlotPool(spool_root(inbox), batch=4)
+    pool = SlotPool(batch=4)
 
     slots = [pool.take(inbox) for _ in range(9)]
     for slot in slots:
@@ -82,7 +82,7 @@ def test_slots_come_from_batches_whose_names_are_flushed(inbox: Path) -> None:
 
 def test_a_slot_that_is_not_as_made_is_not_used(inbox: Path) -> None:
     """A ready slot that gained content is passed over for a new hidden file."""
-    pool = SlotPool(spool_root(inbox), batch=2, refill_at=-1)
+    pool = SlotPool(batch=2, refill_at=-1)
     first = pool.take(inbox)
     os.close(first.fd)
     spare = next(p for p in pool.folder(inbox).iterdir() if p != first.path)
@@ -98,7 +98,7 @@ def test_a_slot_that_is_not_as_made_is_not_used(inbox: Path) -> None:
 
 def test_seal_leaves_large_uploads_to_the_plain_way(inbox: Path) -> None:
     """An upload above the small size gets no record and no flush from seal."""
-    slot = SlotPool(spool_root(inbox), refill_at=-1).take(inbox)
+    slot = SlotPool(refill_at=-1).take(inbox)
     os.ftruncate(slot.fd, SMALL_UPLOAD_BYTES + 1)
 
     assert seal(slot.fd, "large.gpg", SMALL_UPLOAD_BYTES + 1) is False
@@ -111,7 +111,7 @@ def test_recovery_publishes_a_sealed_upload_whose_rename_was_lost(inbox: Path) -
     content = os.urandom(4096)
     sealed_slot(inbox, "week-12.xml.gpg", content)
 
-    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+    published = recover([inbox])
 
     assert published == ["week-12.xml.gpg"]
     assert (inbox / "week-12.xml.gpg").read_bytes() == content
@@ -123,7 +123,7 @@ def test_recovery_when_both_names_survived(inbox: Path) -> None:
     slot = sealed_slot(inbox, "both.gpg", b"content")
     os.link(slot, inbox / "both.gpg")
 
-    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+    published = recover([inbox])
 
     assert published == []
     assert (inbox / "both.gpg").read_bytes() == b"content"
@@ -160,13 +160,13 @@ def test_recovery_removes_slots_it_must_not_publish(
     inbox: Path, content: bytes, record: bytes | None
 ) -> None:
     """A slot without a valid record matching its content is removed, unpublished."""
-    slot = SlotPool(spool_root(inbox), refill_at=-1).take(inbox)
+    slot = SlotPool(refill_at=-1).take(inbox)
     os.pwrite(slot.fd, content, 0)
     if record is not None:
         os.setxattr(slot.fd, RECORD_ATTRIBUTE, record)
     os.close(slot.fd)
 
-    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+    published = recover([inbox])
 
     assert published == []
     assert os.listdir(inbox) == []
@@ -176,12 +176,11 @@ def test_recovery_removes_slots_it_must_not_publish(
 
 def test_recovery_leaves_what_is_not_a_regular_file(inbox: Path) -> None:
     """A folder or link under a slot's name is neither followed nor removed."""
-    folder = spool_root(inbox) / SLOTS_FOLDER / ACCOUNT
-    folder.mkdir(parents=True)
-    (folder / ".upload-folder").mkdir()
-    (folder / ".upload-link").symlink_to(inbox)
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / ".upload-folder").mkdir()
+    (inbox / ".upload-link").symlink_to(inbox)
 
-    published = recover(spool_root(inbox), {ACCOUNT: inbox})
+    published = recover([inbox])
 
     assert published == []
     assert slot_files(inbox) == [".upload-folder", ".upload-link"]

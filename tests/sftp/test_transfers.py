@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.audit import MemoryAudit
 from gateway.sftp.service import SftpService
-from gateway.sftp.slots import SLOTS_FOLDER
+from gateway.sftp.slots import UPLOAD_PREFIX
 from tests.support.sftp import (
     RunningServer,
     paramiko_session,
@@ -26,13 +26,19 @@ NOORD = "uitzender-noord"
 
 
 def inbox_names(server: RunningServer, account: str = NOORD) -> list[str]:
-    """Every name in the account's real inbox, hidden ones included."""
-    return sorted(os.listdir(server.spool / "inbox" / account))
+    """Every name in the account's real inbox, hidden ones included, except
+    the empty upload slots the server keeps ready there."""
+    inbox = server.spool / "inbox" / account
+    return sorted(
+        entry.name
+        for entry in os.scandir(inbox)
+        if not (entry.name.startswith(UPLOAD_PREFIX) and entry.stat().st_size == 0)
+    )
 
 
 def partial_uploads(server: RunningServer, account: str = NOORD) -> list[str]:
     """Hidden upload files that hold data: in the inbox or in a taken slot."""
-    folders = [server.spool / "inbox" / account, server.spool / SLOTS_FOLDER / account]
+    folders = [server.spool / "inbox" / account]
     found = []
     for folder in filter(Path.is_dir, folders):
         with os.scandir(folder) as entries:
@@ -188,7 +194,7 @@ def test_dropped_upload_leaves_nothing(sftp_server: RunningServer) -> None:
         handle.write(os.urandom(300_000))
         handle.flush()
         assert len(partial_uploads(sftp_server)) == 1  # only the hidden part
-        assert inbox_names(sftp_server) == []
+        assert inbox_names(sftp_server) == partial_uploads(sftp_server)
         sftp.get_channel().get_transport().close()
 
     assert wait_for(lambda: partial_uploads(sftp_server) == [])
