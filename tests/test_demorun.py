@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
 
 from gateway.demo import create_sandbox
 from gateway.demorun import run_demo
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.sftp import free_port
 
 
 @pytest.mark.slow
@@ -24,7 +18,7 @@ def test_demo_once_reaches_every_expected_outcome(
 ) -> None:
     """demo --once sends, receives both receipts, fetches, stops and exits 0."""
     folder = tmp_path / "demo"
-    create_sandbox(folder, port=_free_port())
+    create_sandbox(folder, port=free_port())
 
     status = run_demo(folder, once=True)
 

@@ -8,7 +8,6 @@ runs both commands through the real daemon.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from gateway.route.receipt import ReceiptFacts, receipt_xml
 from gateway.sample import SampleSender, generate_report
 from gateway.sftp.partner import PartnerConfig, load_partner
 from gateway.sftp.service import SftpService
-from tests.support.sftp import wait_for
+from tests.support.sftp import free_port, wait_for
 
 NOORD = "uitzender-noord"
 
@@ -50,17 +49,11 @@ class Gateway:
         return OpenPgp(self.config.gateway.gnupg_home)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """One sandbox (real OpenPGP and SSH keys) and its running SFTP service."""
     folder = tmp_path_factory.mktemp("partners") / "sandbox"
-    sandbox = create_sandbox(folder, port=_free_port())
+    sandbox = create_sandbox(folder, port=free_port())
     config = load(sandbox.config_path)
     audit = MemoryAudit()
     service = SftpService(config, audit)
@@ -228,7 +221,7 @@ def test_partner_file_round_trips(gateway: Gateway) -> None:
 @pytest.mark.slow
 def test_send_and_fetch_through_the_daemon(tmp_path: Path) -> None:
     """send gets an accepted receipt from the real daemon; fetch gets the reports."""
-    sandbox = create_sandbox(tmp_path / "sandbox", port=_free_port())
+    sandbox = create_sandbox(tmp_path / "sandbox", port=free_port())
     config = load(sandbox.config_path)
     intermediary = config.intermediaries[NOORD]
     report = tmp_path / "week.xml"
@@ -322,7 +315,7 @@ def test_stock_tools_against_the_running_daemon(
     The periodic rescan is put out of reach, so the upload must reach the
     daemon through the watcher's event for the finished upload.
     """
-    sandbox = create_sandbox(tmp_path / "sandbox", port=_free_port())
+    sandbox = create_sandbox(tmp_path / "sandbox", port=free_port())
     text = sandbox.config_path.read_text()
     sandbox.config_path.write_text(
         text.replace("[gateway]\n", "[gateway]\nrescan_seconds = 3600\n", 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -215,6 +216,13 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
                 info.st_mtime_ns,
             )
     return found
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a sandbox's listener."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
