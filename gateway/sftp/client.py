@@ -64,13 +64,23 @@ def connect(
         raise SftpError(f"cannot connect to {host}:{port}: {exc}") from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock, disabled_algorithms=DISABLED_ALGORITHMS)
+    client: paramiko.SFTPClient | None = None
     try:
-        yield _open(transport, account, key, pin, timeout)
+        client = _open(transport, account, key, pin, timeout)
+        yield client
     except (OSError, paramiko.SSHException, EOFError) as exc:
         # OSError covers the SFTP status errors paramiko raises (permission
         # denied, no such file) as well as timeouts and lost connections.
         raise SftpError(f"SFTP session with {host}:{port} failed: {exc}") from exc
     finally:
+        if client is not None:
+            # Says goodbye on the channel, so the server logs a clean close.
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                client.close()
+        # Closing alone leaves the FIN unsent until paramiko's reader thread
+        # wakes from its poll; the server would hold the session slot that long.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         transport.close()
 
 

@@ -86,6 +86,11 @@ class Budgets:
             self._sessions[account] = count + 1
             return True
 
+    def sessions(self, account: str) -> int:
+        """How many session slots *account* holds now."""
+        with self._lock:
+            return self._sessions.get(account, 0)
+
     def close_session(self, account: str) -> None:
         """Give back a slot taken by :meth:`open_session`."""
         with self._lock:

@@ -31,7 +31,9 @@ Attempt = Callable[[paramiko.SFTPClient], object]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server for the whole table, with bait inside and outside the views."""
     folder = tmp_path_factory.mktemp("escapes")
-    running = start_server(folder)
+    # Room for every case's session at once: the table tests the views, and
+    # a slot given back a moment late must not fail an unrelated case.
+    running = start_server(folder, max_sessions_per_account=len(CASES) + 16)
     spool = running.spool
     (folder / "secret.txt").write_text("outside every view")
     (spool / "outbox" / ROTTERDAM / DELIVERY).write_bytes(b"for rotterdam only")

@@ -132,6 +132,22 @@ def test_sessions_per_account_are_limited(strict_server: RunningServer) -> None:
     assert "session limit reached" in reasons
 
 
+def test_closed_sessions_give_their_slot_back(strict_server: RunningServer) -> None:
+    """Sessions one after another never pile up against the limit of one."""
+    budgets = strict_server.service.budgets
+    for _ in range(10):
+        with paramiko_session(strict_server, "rotterdam") as sftp:
+            sftp.listdir("/outbox")
+            assert budgets.sessions("rotterdam") == 1
+        assert wait_for(lambda: budgets.sessions("rotterdam") == 0)
+
+    assert not [
+        e for e in strict_server.events("sftp.denied") if e["operation"] == "session"
+    ]
+    closes = [e["reason"] for e in strict_server.events("session.closed")]
+    assert closes == ["client closed"] * 10
+
+
 def test_idle_session_is_closed(strict_server: RunningServer) -> None:
     """A session that sends nothing for idle_timeout_seconds is closed."""
     with paramiko_session(strict_server, "rotterdam") as sftp:
