@@ -73,6 +73,7 @@ class Retention:
     receipts_days: int = 30
     delivered_days: int = 7
     pickup_warning_hours: int = 24
+    abandoned_upload_days: int = 7
 
 
 @dataclass(frozen=True)

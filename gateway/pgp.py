@@ -539,12 +539,28 @@ class OpenPgp:
         return fingerprint
 
     def import_keys(self, data: bytes) -> list[str]:
-        """Import keys (or revocations); the fingerprints of imported keys."""
+        """Import public keys (or revocations); the fingerprints of imported keys.
+
+        Data that holds a secret key is refused whole: a partner's secret key
+        in the gateway's key ring would let the gateway sign as that partner,
+        and a second secret key of the gateway's own belongs to ``keys init``.
+        """
+        self._refuse_secret_keys(data)
         result = self._run("import_keys", data)
         _raise_if_timed_out(result)
         if result.returncode != 0 and not result.fingerprints:
             raise KeyProblemError("no usable OpenPGP key in the data", "PGP-NO-KEYS")
         return list(dict.fromkeys(str(f) for f in result.fingerprints))
+
+    def _refuse_secret_keys(self, data: bytes) -> None:
+        # A dry-run import lists what the data holds without touching the ring.
+        scanned = self._run("scan_keys_mem", data)
+        _raise_if_timed_out(scanned)
+        if any(key.get("type") == "sec" for key in scanned):
+            raise KeyProblemError(
+                "the data holds a secret key; import only public keys",
+                "PGP-SECRET-KEY",
+            )
 
     def export_public(self, fingerprint: str) -> bytes:
         """The armored public key *fingerprint*."""

@@ -8,7 +8,11 @@ the file's modification time, which is when the gateway wrote or archived it:
 - ``rejected/<intermediary>/``: rejected uploads as received (``rejected_days``);
 - ``receipts/<intermediary>/``: receipts (``receipts_days``);
 - ``outbox/<municipality>/``: outbox files the municipality downloaded
-  (``delivered_days``, counted from the download the ledger recorded).
+  (``delivered_days``, counted from the download the ledger recorded);
+- ``inbox/<intermediary>/``: uploads left under a client's temporary name
+  (``name.filepart``, ``.part``, ``.tmp``, ``.partial``) that the client never
+  renamed to the final name (``abandoned_upload_days``, counted from the last
+  write). The gateway never processes such a file: the client gave up on it.
 
 An outbox file that was never downloaded is never purged: it raises a
 ``delivery.overdue`` audit event once it is ``pickup_warning_hours`` old, and
@@ -16,9 +20,9 @@ again each time it has waited that long once more. How many warnings each file
 has had is kept in ``retention-overdue.json`` in the state folder, so a restart
 does not repeat them. Every purge is an audit event, ``retention.purged``.
 
-Only the folders of configured partners are looked at; hidden and temporary
-names (files being written) and anything that is not a regular file are left
-alone.
+Only the folders of configured partners are looked at; hidden names (the SFTP
+service's own upload slots), temporary names outside the inbox and anything
+that is not a regular file are left alone.
 """
 
 from __future__ import annotations
@@ -75,14 +79,20 @@ class _Aged:
     age: float
 
 
-def _aged_files(folder: Path, account: str, now: datetime) -> Iterator[_Aged]:
-    """Regular, complete files in *folder* with their age at *now*."""
+def _aged_files(
+    folder: Path, account: str, now: datetime, *, temporary: bool = False
+) -> Iterator[_Aged]:
+    """Regular files in *folder* with their age at *now*.
+
+    Complete files, or with *temporary* only those under a client's temporary
+    upload name. Hidden names are never listed.
+    """
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return
     for entry in entries:
-        if is_temporary_name(entry.name):
+        if entry.name.startswith(".") or is_temporary_name(entry.name) != temporary:
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -117,7 +127,22 @@ class RetentionJob:
         ):
             for account in senders:
                 purged += self._purge_expired(kind, folder(account), account, days, now)
+        for account in senders:
+            purged += self._purge_abandoned(account, now)
         return purged + self._outboxes(now)
+
+    def _purge_abandoned(self, account: str, now: datetime) -> int:
+        days = self.config.retention.abandoned_upload_days
+        if days == 0:
+            return 0
+        abandoned = [
+            aged
+            for aged in _aged_files(
+                self.spool.inbox(account), account, now, temporary=True
+            )
+            if aged.age > days * _DAY
+        ]
+        return sum(self._purge("abandoned-upload", aged) for aged in abandoned)
 
     def _purge_expired(
         self, kind: str, folder: Path, account: str, days: int, now: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from gateway.cli import main
 from gateway.commands.keys import set_key_fingerprint
 from gateway.config import load
-from gateway.pgp import OpenPgp
+from gateway.pgp import OpenPgp, stop_agent
 from gateway.pseudonym import Pseudonymiser
 
 FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
@@ -122,6 +123,39 @@ def test_keys_import_prints_the_fingerprint(
     assert capsys.readouterr().out.strip() == fingerprint
     with OpenPgp(tmp_path / "gnupg") as gateway:
         assert gateway.key_info(fingerprint) is not None
+
+
+def test_keys_import_refuses_a_secret_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file holding a partner's secret key is refused and nothing is imported."""
+    with OpenPgp(tmp_path / "partner") as partner:
+        fingerprint = partner.generate_key("Uitzender Test")
+    home = str(tmp_path / "partner")
+    batch = ["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    exported = subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            home,
+            *batch,
+            "--armor",
+            "--export-secret-keys",
+            fingerprint,
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    stop_agent(tmp_path / "partner")  # the export started one
+    (tmp_path / "secret.asc").write_bytes(exported)
+    path = _config(tmp_path)
+
+    status = main(["keys", "import", "-c", str(path), str(tmp_path / "secret.asc")])
+
+    assert status == 2
+    assert "secret key" in capsys.readouterr().err
+    with OpenPgp(tmp_path / "gnupg") as gateway:
+        assert gateway.key_info(fingerprint) is None
 
 
 def test_keys_import_refuses_a_file_without_keys(tmp_path: Path) -> None:

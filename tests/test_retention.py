@@ -165,6 +165,39 @@ def test_files_being_written_are_left_alone(
     assert audit.events == []
 
 
+def test_abandoned_temporary_uploads_are_purged_and_slots_left_alone(
+    config: Config, ledger: Ledger
+) -> None:
+    """A never-renamed .filepart goes after 7 days; upload slots and new ones stay."""
+    inbox = Spool(config.gateway.spool).inbox("uitzender-noord")
+    abandoned = _file(inbox, "week.xml.gpg.filepart", timedelta(days=8))
+    recent = _file(inbox, "next.xml.gpg.filepart", timedelta(days=6))
+    slot = _file(inbox, ".upload-0f8fad5b", timedelta(days=400))
+    audit = MemoryAudit()
+
+    purged = RetentionJob(config, audit, ledger).run_once(NOW)
+
+    assert purged == 1
+    assert not abandoned.exists()
+    assert recent.exists()
+    assert slot.exists()
+    assert [(e["event"], e["kind"]) for e in audit.events] == [
+        ("retention.purged", "abandoned-upload")
+    ]
+
+
+def test_complete_uploads_waiting_in_the_inbox_are_never_purged(
+    config: Config, ledger: Ledger
+) -> None:
+    """An inbox file under its final name is the daemon's to process, however old."""
+    inbox = Spool(config.gateway.spool).inbox("uitzender-noord")
+    waiting = _file(inbox, "week.xml.gpg", timedelta(days=400))
+
+    RetentionJob(config, MemoryAudit(), ledger).run_once(NOW)
+
+    assert waiting.exists()
+
+
 def test_a_symlink_is_not_followed_or_removed(
     config: Config, ledger: Ledger, tmp_path: Path
 ) -> None:
