@@ -103,6 +103,16 @@ class AttrFlag(IntFlag):
     EXTENDED = 0x80000000
 
 
+# Plain integers for the tests made on every request: an operation on IntFlag
+# members builds a new flag object, many times the cost of the bit test.
+_ATTR_SIZE = AttrFlag.SIZE.value
+_ATTR_UIDGID = AttrFlag.UIDGID.value
+_ATTR_PERMISSIONS = AttrFlag.PERMISSIONS.value
+_ATTR_ACMODTIME = AttrFlag.ACMODTIME.value
+_ATTR_EXTENDED = AttrFlag.EXTENDED.value
+_ATTRS_REPORTED = _ATTR_SIZE | _ATTR_PERMISSIONS | _ATTR_ACMODTIME
+
+
 class MalformedError(Exception):
     """A request that does not follow the wire format."""
 
@@ -139,15 +149,15 @@ class Reader:
     def attributes(self) -> None:
         """Skip an attribute block: the server never applies a client's attributes."""
         flags = self.u32()
-        if flags & AttrFlag.SIZE:
+        if flags & _ATTR_SIZE:
             self.u64()
-        if flags & AttrFlag.UIDGID:
+        if flags & _ATTR_UIDGID:
             self._take(8)
-        if flags & AttrFlag.PERMISSIONS:
+        if flags & _ATTR_PERMISSIONS:
             self.u32()
-        if flags & AttrFlag.ACMODTIME:
+        if flags & _ATTR_ACMODTIME:
             self._take(8)
-        if flags & AttrFlag.EXTENDED:
+        if flags & _ATTR_EXTENDED:
             for _ in range(self.u32()):
                 self.string()
                 self.string()
@@ -177,9 +187,13 @@ def packet(kind: Kind, request_id: int, *fields: bytes) -> bytes:
 
 def status(request_id: int, code: Status) -> bytes:
     """A STATUS reply with the standard text for *code*."""
-    return packet(
-        Kind.STATUS, request_id, u32(code), string(STATUS_TEXT[code]), string("")
-    )
+    return packet(Kind.STATUS, request_id, _STATUS_FIELDS[code])
+
+
+# Code, message and (empty) language tag: the same bytes in every reply.
+_STATUS_FIELDS = {
+    code: u32(code) + string(text) + string("") for code, text in STATUS_TEXT.items()
+}
 
 
 @dataclass(frozen=True)
@@ -205,9 +219,8 @@ class Attributes:
 
     def encode(self) -> bytes:
         """The attribute block on the wire."""
-        flags = AttrFlag.SIZE | AttrFlag.PERMISSIONS | AttrFlag.ACMODTIME
         return (
-            u32(flags)
+            u32(_ATTRS_REPORTED)
             + u64(self.size)
             + u32(self.mode)
             + u32(self.mtime)

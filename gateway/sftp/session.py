@@ -40,6 +40,7 @@ __all__ = ["UPLOAD_PREFIX", "SessionSettings", "SftpSession"]
 MAX_DENIALS = 50
 _RECV_SIZE = 1024 * 1024
 _NAMES_PER_REPLY = 100
+_APPEND = wire.OpenFlag.APPEND.value
 _EXTENSIONS = (
     ("posix-rename@openssh.com", "1"),
     ("limits@openssh.com", "1"),
@@ -259,10 +260,11 @@ class SftpSession(paramiko.SubsystemHandler):
         raw = reader.string()
         flags = reader.u32()
         reader.attributes()
-        target = self.view.file(raw, rights_for_open(flags))
-        if flags & wire.OpenFlag.APPEND:
+        need = rights_for_open(flags)
+        target = self.view.file(raw, need)
+        if flags & _APPEND:
             raise DeniedError("appending is not offered", target.virtual)
-        if Right.WRITE in rights_for_open(flags):
+        if Right.WRITE in need:
             handle: Handle = self._start_upload(target)
         else:
             handle = self._start_download(target)
