@@ -31,8 +31,9 @@ from gateway.errors import ValidationError
 from gateway.validate.context import ValidationContext, ValidationResult
 from gateway.validate.fields import (
     MUNICIPALITY,
+    Row,
     record_values,
-    trusted_values,
+    trusted_rows,
     values_match,
 )
 from gateway.validate.findings import Finding, FindingList, Severity
@@ -64,6 +65,7 @@ from gateway.validate.schemas import (
 )
 
 TREE_LIMIT = 2 * 1024 * 1024
+HEADER_PATH = "/WageReport/Header"
 # Records validated per schema call while streaming: one call per record costs
 # more in set-up than in validation.
 BATCH_RECORDS = 64
@@ -162,37 +164,6 @@ def _new_batch() -> etree._Element:
     return etree.Element(BATCH, nsmap={None: WAGE_REPORT_NS})  # type: ignore[dict-item]
 
 
-_Trusted = list[tuple[etree._Element, list[str]]]
-
-
-def trusted_records(root: etree._Element) -> _Trusted | None:
-    """The records and their values, if the document passes the lenient schema.
-
-    None when the lenient schema or a pattern refuses anything: only the
-    published schema may then speak, with its own findings.
-    """
-    if not lenient_wage_report_schema().validate(root) or not values_match(root[0]):
-        return None
-    return _trusted_children(root.iterchildren(RECORD))
-
-
-def _trusted_batch(batch: etree._Element, schema: etree.XMLSchema) -> _Trusted | None:
-    """Like :func:`trusted_records` for a streamed batch of records."""
-    if not schema.validate(batch):
-        return None
-    return _trusted_children(iter(batch))
-
-
-def _trusted_children(records: Iterator[etree._Element]) -> _Trusted | None:
-    trusted: _Trusted = []
-    for record in records:
-        values = trusted_values(record)
-        if values is None:
-            return None
-        trusted.append((record, values))
-    return trusted
-
-
 def _record_path(number: int) -> str:
     return f"/WageReport/Record[{number}]"
 
@@ -245,15 +216,36 @@ class _Run:
             return
         if not self._root_ok(root):
             return
-        records = trusted_records(root) if self.shortcut else None
-        if records is None:
+        if not (self.shortcut and self._trusted_walk(root)):
             self._checked_walk(root)
-            return
-        self.add_all(self.rules.check_header(root[0], "/WageReport/Header"))
+
+    def _trusted_walk(self, root: etree._Element) -> bool:
+        """Apply the rules on the word of the lenient schema and the patterns.
+
+        The records are checked and their rules applied in one pass. False when
+        the lenient schema or a pattern refuses anything, with every trace of the
+        pass undone: only the published schema may then speak.
+        """
+        if not lenient_wage_report_schema().validate(root) or not values_match(root[0]):
+            return False
+        self.add_all(self.rules.check_header(root[0], HEADER_PATH))
         self.header_ok = True
         self.result.message_id = self.rules.header.message_id
-        for number, (record, values) in enumerate(records, 1):
-            self._record(record, number, values)
+        for number, (record, values) in enumerate(trusted_rows(root, 1), 1):
+            if values is None:
+                self._restart()
+                return False
+            self._trusted_record(record, number, values)
+        return True
+
+    def _restart(self) -> None:
+        """Forget the findings, counts and rules' memory of the run so far."""
+        self.findings.clear()
+        self.result.message_id = None
+        self.result.record_count = 0
+        self.result.records_per_municipality.clear()
+        self.rules = RuleBook(self.context)
+        self.header_ok = False
 
     def _checked_walk(self, root: etree._Element) -> None:
         """Validate against the published schema, report, then apply the rules."""
@@ -270,7 +262,7 @@ class _Run:
             passed = locator.passed(child)
             if child.tag == HEADER:
                 if passed and number == 0 and not self.header_ok:
-                    self.add_all(self.rules.check_header(child, "/WageReport/Header"))
+                    self.add_all(self.rules.check_header(child, HEADER_PATH))
                     self.header_ok = True
                 continue
             number += 1
@@ -287,14 +279,23 @@ class _Run:
         *values* are the record's values (see :mod:`.fields`), None when the
         record failed the schema.
         """
-        self.result.record_count += 1
-        counts = self.result.records_per_municipality
-        if values is None:
-            code = record.findtext(_MUNICIPALITY_TAG)
-            if code is not None and _MUNICIPALITY.fullmatch(code):
-                counts[code] = counts.get(code, 0) + 1
+        if values is not None:
+            self._trusted_record(record, number, values)
             return
+        self.result.record_count += 1
+        code = record.findtext(_MUNICIPALITY_TAG)
+        if code is not None and _MUNICIPALITY.fullmatch(code):
+            counts = self.result.records_per_municipality
+            counts[code] = counts.get(code, 0) + 1
+
+    def _trusted_record(
+        self, record: etree._Element, number: int, values: list[str]
+    ) -> None:
+        """Count a record the schema vouched for, and apply the rules to it."""
+        result = self.result
+        result.record_count += 1
         code = values[MUNICIPALITY]
+        counts = result.records_per_municipality
         counts[code] = counts.get(code, 0) + 1
         findings = self.rules.check_record(record, values, number)
         if findings:
@@ -367,7 +368,7 @@ class _Run:
         self._stream_end(root, number)
 
     def _stream_header(self, header: etree._Element) -> None:
-        path = "/WageReport/Header"
+        path = HEADER_PATH
         if self.header_seen or self.result.record_count:
             self._structure(header, path, "Header must come once, before any Record")
             return
@@ -395,14 +396,10 @@ class _Run:
         if not len(batch):
             return
         self.batch = _new_batch()
-        records = (
-            _trusted_batch(batch, self.lenient_fragment_schema)
-            if self.shortcut
-            else None
-        )
-        if records is not None:
-            for offset, (record, values) in enumerate(records):
-                self._record(record, self.batch_first + offset, values)
+        rows = self._trusted_batch(batch) if self.shortcut else None
+        if rows is not None:
+            for number, (record, values) in enumerate(rows, self.batch_first):
+                self._record(record, number, values)
             return
         locator = _TreeLocator(batch, self.batch_first)
         if not self.fragment_schema.validate(batch):
@@ -415,6 +412,20 @@ class _Run:
                 self.batch_first + offset,
                 record_values(record) if passed else None,
             )
+
+    def _trusted_batch(self, batch: etree._Element) -> list[Row] | None:
+        """The batch's records and values, if the lenient schema and patterns pass.
+
+        Read in full before any rule runs, so that a refusal leaves no trace.
+        """
+        if not self.lenient_fragment_schema.validate(batch):
+            return None
+        rows = []
+        for row in trusted_rows(batch):
+            if row[1] is None:
+                return None
+            rows.append(row)
+        return rows
 
     def _fragment_valid(self, header: etree._Element, path: str) -> bool:
         lenient = self.lenient_fragment_schema
@@ -516,7 +527,7 @@ class _TreeLocator:
             return Place(node, "/WageReport", None)
         self.failed.add(container)
         if container.tag == HEADER:
-            return Place(node, _named_path(node, container, "/WageReport/Header"), None)
+            return Place(node, _named_path(node, container, HEADER_PATH), None)
         if container.tag != RECORD:
             return Place(node, "/WageReport/*", None)
         before = sum(1 for _ in container.itersiblings(RECORD, preceding=True))

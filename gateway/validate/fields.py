@@ -13,13 +13,18 @@ sequence (the slot numbers below), so the rules index it instead of building
 a mapping per record. An absent optional element leaves an empty string; the
 ``Corrects`` slot holds the corrected record's message id.
 
-:func:`trusted_values` serves the lenient schema (see :mod:`.patterns`): it
-reads a record that passed the schema without patterns and answers its values
-only when every one matches its pattern as well.
+:func:`trusted_rows` serves the lenient schema (see :mod:`.patterns`): it
+reads the records of a document or batch that passed the schema without
+patterns, in one pass, and answers a record's values only when every one
+matches its pattern as well.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
+from collections.abc import Iterator
 from typing import cast
 
 from lxml import etree
@@ -85,45 +90,105 @@ REQUIRED_COUNT = len(SLOT_NAMES) - len(_OPTIONAL)
 
 # A layout says which optional elements a record has: (prefix, end, corrects).
 _Layout = tuple[bool, bool, bool]
-
-
-def _names(layout: _Layout) -> tuple[str, ...]:
-    absent = {
-        slot for slot, present in zip(_OPTIONAL, layout, strict=True) if not present
-    }
-    return tuple(n for slot, n in enumerate(SLOT_NAMES) if slot not in absent)
-
-
-_LAYOUTS = {
-    (prefix, end, corrects): _names((prefix, end, corrects))
-    for prefix in (False, True)
-    for end in (False, True)
-    for corrects in (False, True)
-}
+_PLAIN: _Layout = (False, False, False)
 
 
 def record_values(record: etree._Element) -> list[str]:
-    """The values of a schema-valid record, one slot per element (see above)."""
-    layout, texts = _layout_and_texts(record)
-    return _slots(record, layout, texts)
+    """The values of a schema-valid record, one slot per element (see above).
 
-
-def trusted_values(record: etree._Element) -> list[str] | None:
-    """Like :func:`record_values` for a record that passed the lenient schema.
-
-    None unless every value (``Corrects``' too) matches its pattern; the caller
-    then falls back to the published schema.
+    Dates and amounts come without the white space around them that the schema
+    allowed (see :data:`XML_SPACE`).
     """
     layout, texts = _layout_and_texts(record)
+    values = _slots(record, layout, texts)
+    for slot in _COLLAPSED_SLOTS:
+        values[slot] = values[slot].strip(XML_SPACE)
+    return values
+
+
+# XSD collapses white space before it checks an xs:date or xs:decimal (XML
+# Schema 1.1 part 2, section 4.3.6: whiteSpace is fixed to "collapse" for every
+# type but string), so " -1.00" is a valid amount whose value is -1.00. The
+# rules compare values, so they must see it without the space. The strings
+# (names, ids, codes) keep their text: their patterns admit no white space.
+XML_SPACE = " \t\r\n"
+_COLLAPSED_SLOTS = (
+    BIRTH_DATE,
+    EMPLOYMENT_START,
+    EMPLOYMENT_END,
+    PAYMENT_DATE,
+    *range(HOURS, NET + 1),
+)
+
+
+Row = tuple[etree._Element, list[str] | None]
+
+
+def trusted_rows(container: etree._Element, first: int = 0) -> Iterator[Row]:
+    """Each Record among *container*'s children from index *first*, with its values.
+
+    For a container (the document's root, or a batch of records) that passed
+    the lenient schema, so that every child from *first* on is a Record. The
+    values are None for a record with a value its pattern refuses; the caller
+    then falls back to the published schema.
+
+    The texts of the whole container are read in one pass, which costs less
+    than visiting each record's children: :meth:`~lxml.etree._Element.iter`
+    yields every element in document order, so a record's values are the
+    texts right after its own, one per child (the schema gave its children no
+    children, ``Corrects`` aside).
+    """
+    texts = [element.text for element in container.iter()]
+    checks = _layout_checks()
+    # Past the container's own text and the subtrees before the first record.
+    before = itertools.islice(container, first)
+    position = 1 + sum(len(list(child.iter())) for child in before)
+    for record in itertools.islice(container, first, None):
+        size = len(record)
+        start = position + 1
+        position = start + size
+        layout = _PLAIN if size == REQUIRED_COUNT else _layout(record, size)
+        values = texts[start:position]
+        if layout[2]:
+            corrects = record[-1]
+            position += len(list(corrects.iterdescendants()))
+            if not values_match(corrects):
+                yield record, None
+                continue
+            values[-1] = corrects[0].text  # the slot holds the corrected message
+        yield record, _checked(values, *checks[layout])
+
+
+def _checked(
+    values: list[str | None], absent: tuple[int, ...], pattern: re.Pattern[str]
+) -> list[str] | None:
+    for slot in absent:
+        values.insert(slot, "")
     try:
-        joined = SEPARATOR.join(cast("list[str]", texts))
+        joined = SEPARATOR.join(cast("list[str]", values))
     except TypeError:  # an empty element: no pattern accepts it
         return None
-    if sequence_pattern(_LAYOUTS[layout]).fullmatch(joined) is None:
-        return None
-    if layout[2] and not values_match(record[-1]):
-        return None
-    return _slots(record, layout, texts)
+    return cast("list[str]", values) if pattern.fullmatch(joined) else None
+
+
+_Check = tuple[tuple[int, ...], re.Pattern[str]]
+
+
+@functools.cache
+def _layout_checks() -> dict[_Layout, _Check]:
+    """For each layout, the slots it lacks and one pattern for all its slots joined.
+
+    The lacking slots are in ascending order, so that inserting an empty value
+    at each in turn puts every value in its slot; the pattern demands them empty.
+    """
+    checks: dict[_Layout, _Check] = {}
+    for layout in itertools.product((False, True), repeat=3):
+        present = dict(zip(_OPTIONAL, layout, strict=True))
+        absent = tuple(slot for slot, there in present.items() if not there)
+        names = ["" if slot in absent else name for slot, name in enumerate(SLOT_NAMES)]
+        names[CORRECTS] = "MessageId" if present[CORRECTS] else ""
+        checks[cast("_Layout", layout)] = (absent, sequence_pattern(tuple(names)))
+    return checks
 
 
 def values_match(container: etree._Element) -> bool:
@@ -143,19 +208,23 @@ def values_match(container: etree._Element) -> bool:
     return True
 
 
-_PLAIN: _Layout = (False, False, False)
+def _layout(record: etree._Element, size: int) -> _Layout:
+    """The layout of a record with *size* children, more than the required ones."""
+    # Every element before the prefix is required, so its slot is its place.
+    prefix = record[PREFIX].tag == _PREFIX
+    corrects = record[-1].tag == _CORRECTS
+    end = size - REQUIRED_COUNT - prefix - corrects == 1
+    return prefix, end, corrects
 
 
 def _layout_and_texts(record: etree._Element) -> tuple[_Layout, list[str | None]]:
     texts = [child.text for child in record]
     if len(texts) == REQUIRED_COUNT:
         return _PLAIN, texts  # no optional element: no tag to look at
-    prefix = record[4].tag == _PREFIX
-    corrects = texts[-1] is None or record[-1].tag == _CORRECTS
-    end = len(texts) - REQUIRED_COUNT - prefix - corrects == 1
-    if corrects:
+    layout = _layout(record, len(texts))
+    if layout[2]:
         texts[-1] = ""  # a container: its values are its children's
-    return (prefix, end, corrects), texts
+    return layout, texts
 
 
 def _slots(

@@ -88,6 +88,12 @@ class FindingList:
             self.items[-1] = finding
         self.has_error = self.has_error or is_error
 
+    def clear(self) -> None:
+        """Forget every finding, as if none had been added."""
+        self.items.clear()
+        self.truncated = False
+        self.has_error = False
+
     @property
     def full(self) -> bool:
         """Whether the cap has been reached."""

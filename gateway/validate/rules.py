@@ -2,7 +2,8 @@
 
 The rules run on a Header or Record that passed the schema, so every value has
 its schema form: dates are ``YYYY-MM-DD`` (and compare correctly as text) and
-amounts ``-?digits.dd`` (compared as integer cents).
+amounts ``-?digits.dd`` without leading zeros (compared as texts when none is
+negative, else as integer cents).
 
 Consistency rules on amounts apply to ordinary records only: a correction (a
 record with ``Corrects``) carries differences against an earlier record, as
@@ -42,6 +43,7 @@ from gateway.validate.fields import (
     SOCIAL_INSURANCE,
     TAX,
     TAXABLE,
+    XML_SPACE,
 )
 from gateway.validate.findings import Finding, Severity
 from gateway.validate.hardening import source_line
@@ -95,8 +97,9 @@ class HeaderFacts:
 
 
 def _date(text: str | None) -> dt.date | None:
+    # The schema allowed white space around the date (see fields.XML_SPACE).
     try:
-        return dt.date.fromisoformat(text or "")
+        return dt.date.fromisoformat((text or "").strip(XML_SPACE))
     except ValueError:
         return None
 
@@ -200,7 +203,8 @@ class RuleBook:
 
     def _created_at(self, scope: _HeaderScope) -> None:
         try:
-            created = dt.datetime.fromisoformat(scope.text("CreatedAt") or "")
+            text = (scope.text("CreatedAt") or "").strip(XML_SPACE)
+            created = dt.datetime.fromisoformat(text)
         except ValueError:
             return
         if created.tzinfo is None:
@@ -246,7 +250,8 @@ class RuleBook:
     # The record rules run once per record, so they are written for speed: they
     # work on the record's values (one list indexed by slot, built by the caller),
     # compare dates as ISO strings (the schema guarantees YYYY-MM-DD) and amounts
-    # as integer cents, and only look up elements again to place a finding.
+    # as texts or integer cents, and only look up elements again to place a
+    # finding.
 
     def _record_bounds(self) -> None:
         period = self.header.period
@@ -258,6 +263,9 @@ class RuleBook:
             (period.start.isoformat(), period.end.isoformat()) if period else None
         )
         self.max_hours = period.days * 24 * 100 if period else None
+        self.max_hours_text = (
+            None if self.max_hours is None else _amount_text(self.max_hours)
+        )
 
     def check_record(
         self, record: etree._Element, values: Sequence[str], number: int
@@ -305,6 +313,29 @@ class RuleBook:
                 problems.append(_EMPLOYMENT_OUTSIDE)
 
     def _amounts(self, values: Sequence[str], problems: list[_Problem]) -> None:
+        amounts = values[HOURS : NET + 1]
+        # The schema leaves an amount only digits, a point, a minus sign and the
+        # white space XSD collapses before its pattern. With digits and points
+        # alone, every amount is non-negative and in schema form: they compare as
+        # texts (see _more), and only a net above the gross needs the sum.
+        if not "".join(amounts).replace(".", "").isdigit():
+            self._amounts_in_cents(values, problems)
+            return
+        hours, gross, taxable, _social, tax, holiday, additions, _deductions, net = (
+            amounts
+        )
+        if _more(tax, taxable):
+            problems.append(_TAX_PROBLEM)
+        if _more(net, gross) and _cents(net) > (
+            _cents(gross) + _cents(holiday) + _cents(additions)
+        ):
+            problems.append(_NET_PROBLEM)
+        if self.max_hours_text is not None and _more(hours, self.max_hours_text):
+            problems.append(_HOURS_PROBLEM)
+
+    def _amounts_in_cents(
+        self, values: Sequence[str], problems: list[_Problem]
+    ) -> None:
         # The schema guarantees the form -?digits.dd, so cents are the digits;
         # the amounts sit side by side in the slots, so one split reads them all.
         amounts = " ".join(values[HOURS : NET + 1])
@@ -337,6 +368,25 @@ class RuleBook:
         own = self.header.message_id
         if own is not None and earlier.lower() == own.lower():
             problems.append(_SELF_REFERENCE)
+
+
+def _more(amount: str, other: str) -> bool:
+    """Whether *amount* is more than *other*, both non-negative in schema form.
+
+    That form (``(0|[1-9][0-9]*)\\.[0-9]{2}``) has no leading zeros and always
+    two decimals: a longer text is a larger amount, and texts of one length
+    compare as their amounts do.
+    """
+    return len(amount) > len(other) or (len(amount) == len(other) and amount > other)
+
+
+def _cents(amount: str) -> int:
+    return int(amount.replace(".", ""))
+
+
+def _amount_text(cents: int) -> str:
+    """A non-negative number of cents (or hundredths) as an amount in schema form."""
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 # The amounts the consistency rules compare, in the order _amounts unpacks them.

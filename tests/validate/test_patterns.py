@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +13,22 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.validate import validate_file
-from gateway.validate.document import trusted_records
-from gateway.validate.fields import SLOT_NAMES
+from gateway.validate.fields import (
+    CORRECTS,
+    EMPLOYMENT_END,
+    PREFIX,
+    SLOT_NAMES,
+    record_values,
+    trusted_rows,
+)
 from gateway.validate.hardening import new_parser
 from gateway.validate.patterns import PatternError, field_patterns, translate
-from gateway.validate.schemas import WAGE_REPORT_XSD, read_xsd, vocabulary
+from gateway.validate.schemas import (
+    WAGE_REPORT_XSD,
+    lenient_wage_report_schema,
+    read_xsd,
+    vocabulary,
+)
 from tests.support.reports import FULL_CONTEXT, sample_bytes, write
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -83,9 +95,12 @@ def test_samples_take_the_shortcut() -> None:
     """A clean sample is accepted by the lenient schema and the Python patterns."""
     root = etree.fromstring(sample_bytes(50), new_parser())
 
-    records = trusted_records(root)
+    accepted = lenient_wage_report_schema().validate(root)
+    rows = list(trusted_rows(root, 1))
 
-    assert records is not None and len(records) == 50
+    assert accepted
+    assert len(rows) == 50
+    assert all(values == record_values(record) for record, values in rows)
 
 
 def replace_first(tag: str, value: bytes) -> Callable[[bytes], bytes]:
@@ -211,3 +226,48 @@ def test_record_slots_follow_the_schema() -> None:
     names = tuple(e.get("name") for e in record.iter(f"{XS}element"))
 
     assert names == SLOT_NAMES
+
+
+def test_late_refusal_leaves_no_trace_of_the_fast_pass(tmp_path: Path) -> None:
+    """A refused value in the last record undoes what earlier records reported."""
+    data = sample_bytes(30, inject="BSN-ELEVEN-TEST")
+    last = data.rindex(b"<Initials>") + len(b"<Initials>")
+    data = data[:last] + "Ω.".encode() + data[data.index(b"</Initials>", last) :]
+
+    same_findings(tmp_path, data)
+    result = validate_file(write(tmp_path, data), FULL_CONTEXT)
+    assert result.codes == ["BSN-ELEVEN-TEST"]
+    assert result.record_count == 30
+
+    # Three more eleven-test failures, past the cap: the fast pass truncates.
+    data = re.sub(rb"<Bsn>[0-9]{9}</Bsn>", b"<Bsn>123456789</Bsn>", data, count=3)
+    capped = dataclasses.replace(FULL_CONTEXT, max_findings=2)
+    quick, checked = (
+        validate_file(write(tmp_path, data), capped, shortcut=shortcut)
+        for shortcut in (True, False)
+    )
+    assert quick.truncated
+    assert quick.to_dict() == checked.to_dict()
+
+
+def test_preserved_white_space_keeps_values_in_place(tmp_path: Path) -> None:
+    """White space kept by xml:space between a record's fields shifts no value."""
+    data = sample_bytes(200, inject="AMOUNT-TAX-ABOVE-TAXABLE")
+    data = data.replace(b"<WageReport ", b'<WageReport xml:space="preserve" ', 1)
+
+    same_findings(tmp_path, data)
+    result = validate_file(write(tmp_path, data), FULL_CONTEXT, streaming=True)
+    assert "AMOUNT-TAX-ABOVE-TAXABLE" in result.codes
+
+
+def test_trusted_rows_match_record_values_in_every_layout() -> None:
+    """The one-pass reading gives each record the values read child by child."""
+    root = etree.fromstring(sample_bytes(200), new_parser())
+    assert lenient_wage_report_schema().validate(root)
+
+    rows = list(trusted_rows(root, 1))
+
+    optional = (PREFIX, EMPLOYMENT_END, CORRECTS)
+    layouts = {tuple(bool(v[slot]) for slot in optional) for _, v in rows if v}
+    assert len(layouts) >= 4
+    assert all(values == record_values(record) for record, values in rows)

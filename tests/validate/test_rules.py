@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.sample import INJECTIONS
 from gateway.validate import ValidationContext, validate_file
+from gateway.validate.rules import _amount_text, _more
 from tests.support.reports import (
     FULL_CONTEXT,
     TODAY,
@@ -199,3 +204,82 @@ def test_result_counts_records_per_municipality(tmp_path: Path) -> None:
     assert sum(result.records_per_municipality.values()) == 30
     assert set(result.records_per_municipality) <= {"GM0599", "GM0344", "GM0014"}
     assert result.message_id is not None and len(result.message_id) == 36
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["tree", "stream"])
+def test_amounts_with_white_space_compare_by_value(
+    tmp_path: Path, streaming: bool
+) -> None:
+    """White space the schema collapses around an amount does not change its value."""
+
+    def change(root: etree._Element) -> None:
+        record = first_plain_record(root)
+        record.find(f"{{{W['w']}}}TaxableWage").text = " 7.00 "
+        record.find(f"{{{W['w']}}}WageTaxWithheld").text = "17.80"
+
+    data = edited(sample_bytes(3), change)
+
+    result = validate_file(write(tmp_path, data), FULL_CONTEXT, streaming=streaming)
+
+    assert result.codes == ["AMOUNT-TAX-ABOVE-TAXABLE"]
+
+
+CENTS = st.integers(min_value=0, max_value=10**11 - 1)
+
+
+@given(CENTS, CENTS)
+def test_amount_texts_compare_as_their_amounts(first: int, second: int) -> None:
+    """Non-negative amounts in schema form compare as texts as they do as numbers."""
+    assert _more(_amount_text(first), _amount_text(second)) is (first > second)
+
+
+@given(CENTS)
+def test_amount_text_is_in_schema_form(cents: int) -> None:
+    """Cents written as an amount read back as the same cents, without padding."""
+    text = _amount_text(cents)
+
+    assert int(text.replace(".", "")) == cents
+    assert re.fullmatch(r"(0|[1-9][0-9]*)\.[0-9]{2}", text)
+
+
+def _spaced(name: str, text: str) -> Callable[[etree._Element], None]:
+    """A change that gives the first plain record's *name* the value *text*."""
+
+    def change(root: etree._Element) -> None:
+        first_plain_record(root).find(f"{{{W['w']}}}{name}").text = text
+
+    return change
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["tree", "stream"])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        # A negative amount hidden behind a space is still negative.
+        (_spaced("OtherNetDeductions", " -1.00"), "AMOUNT-NEGATIVE"),
+        # A payment date far ahead stays far ahead with a space before it.
+        (_spaced("PaymentDate", "\n2099-01-01 "), "DATE-IN-FUTURE"),
+        # A birth date behind a tab is still checked for plausibility.
+        (_spaced("BirthDate", "\t1890-01-01"), "BIRTH-DATE-IMPLAUSIBLE"),
+        # The period's dates are read through the space the schema collapses.
+        (set_text("w:Header/w:PeriodEnd", " 2026-01-01 "), "PERIOD-END-BEFORE-START"),
+        # So is the creation time.
+        (
+            set_text("w:Header/w:CreatedAt", " 2099-03-21T08:00:00Z"),
+            "DATE-IN-FUTURE",
+        ),
+    ],
+    ids=["amount", "payment-date", "birth-date", "period", "created-at"],
+)
+def test_white_space_the_schema_collapses_hides_no_value(
+    tmp_path: Path,
+    change: Callable[[etree._Element], None],
+    code: str,
+    streaming: bool,
+) -> None:
+    """Dates and amounts with white space around them are judged by their value."""
+    data = edited(sample_bytes(3), change)
+
+    result = validate_file(write(tmp_path, data), FULL_CONTEXT, streaming=streaming)
+
+    assert code in result.codes
