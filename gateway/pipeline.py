@@ -50,6 +50,7 @@ from gateway.route.receipt import ReceiptFacts, receipt_xml
 from gateway.route.split import Provenance, split_report
 from gateway.spool import (
     FILE_MODE,
+    NO_ATTRIBUTES,
     Spool,
     fsync_dir,
     make_private_dir,
@@ -83,6 +84,9 @@ RECEIPT_FILE = "receipt.asc"
 _CHUNK = 1024 * 1024
 
 _log = logs.get("pipeline")
+# The upload a receipt answers, kept on the receipt file itself (an extended
+# attribute, which a hard link shares and SFTP never shows).
+RECEIPT_OWNER = "user.loonbrug.upload-id"
 
 
 def crash_point(name: str) -> None:
@@ -701,6 +705,7 @@ class Pipeline:
         make_private_dir(job.folder)
         prepared = job.folder / RECEIPT_FILE
         write_durably(prepared, signed)
+        _mark_receipt(prepared, job.upload_id)
         return prepared
 
     def _receipt(
@@ -713,9 +718,7 @@ class Pipeline:
         prepared = prepared or self._prepare_receipt(job, facts)
         folder = self.spool.receipts(job.account)
         make_private_dir(folder)
-        name = receipt_name(job.file_name)
-        # The content is on disk already; the rename publishes it whole.
-        os.replace(prepared, folder / name)
+        name = _publish_receipt(prepared, folder, job)
         fsync_dir(folder)
         crash_point("after-receipt")
         self.ledger.set_state(
@@ -815,3 +818,45 @@ class _SubjectBatcher:
     def flush_all(self) -> None:
         for code in sorted(self.pending):
             self.flush(code)
+
+
+def _mark_receipt(prepared: Path, upload_id: str) -> None:
+    """Say on *prepared* which upload it answers, where the file system can."""
+    try:
+        os.setxattr(prepared, RECEIPT_OWNER, upload_id.encode("ascii"))
+    except OSError as exc:
+        if exc.errno not in NO_ATTRIBUTES:
+            raise
+
+
+def _receipt_owner(path: Path) -> str | None:
+    """The upload the receipt at *path* answers; None if gone or not marked."""
+    try:
+        return os.getxattr(path, RECEIPT_OWNER, follow_symlinks=False).decode()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _publish_receipt(prepared: Path, folder: Path, job: Job) -> str:
+    """Move the signed receipt from work/ into *folder*; the name it was given.
+
+    The receipt is named after the upload. If that name holds the receipt of
+    another upload of the same name, not fetched yet, the new one is named
+    after the upload id as well rather than replacing it: the intermediary would
+    otherwise never learn the earlier outcome. A redo after a crash finds its
+    own mark and replaces its own receipt. The content is on disk already, so
+    the link or rename publishes it whole.
+    """
+    name = receipt_name(job.file_name)
+    try:
+        os.link(prepared, folder / name)  # unlike a rename, never replaces
+    except FileExistsError:
+        if _receipt_owner(folder / name) not in (None, job.upload_id):
+            name = receipt_name(f"{job.file_name}.{job.upload_id}")
+        os.replace(prepared, folder / name)
+        return name
+    except OSError:  # no hard links here: publish as before, by rename
+        os.replace(prepared, folder / name)
+        return name
+    prepared.unlink()
+    return name

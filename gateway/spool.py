@@ -18,6 +18,7 @@ name can never climb out of its parent.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,15 @@ FILE_MODE = 0o600
 # ``.filepart``, FileZilla and many scripts ``.part`` or ``.tmp``; dot-files are
 # our own SFTP server's hidden upload names and editors' scratch files.
 TEMPORARY_SUFFIXES = (".part", ".filepart", ".tmp", ".partial")
+# Errors of setxattr(2) that mean: no user attributes here (unsupported,
+# refused by a security module, or no room for one).
+NO_ATTRIBUTES = (
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EPERM,
+    errno.EACCES,
+    errno.ENOSPC,
+)
 
 
 _KINDS = ("inbox", "receipts", "outbox", "archive", "rejected")

@@ -158,6 +158,45 @@ def test_same_file_twice_is_a_duplicate(world: World) -> None:
     assert (receipt.outcome, receipt.codes) == ("rejected", ["DUPLICATE-UPLOAD"])
 
 
+def test_a_waiting_receipt_is_never_replaced_by_a_later_upload_of_its_name(
+    world: World,
+) -> None:
+    """A retry under the same name gets a receipt of its own beside the first."""
+    sealed = seal(
+        world.folder, world.config, NOORD, report_for(world.config, NOORD, seed=31)
+    )
+    world.run(NOORD, "retry.xml.gpg", sealed)
+
+    world.run(NOORD, "retry.xml.gpg", sealed)
+
+    first = read_receipt(world.folder, world.config, NOORD, "retry.xml.gpg")
+    folder = world.config.gateway.spool / "receipts" / NOORD
+    (later,) = folder.glob("retry.xml.gpg.*.receipt.asc")
+    upload_id = later.name.removeprefix("retry.xml.gpg.").removesuffix(".receipt.asc")
+    second = read_receipt(
+        world.folder, world.config, NOORD, f"retry.xml.gpg.{upload_id}"
+    )
+    assert first.outcome == "accepted"
+    assert (second.outcome, second.codes) == ("rejected", ["DUPLICATE-UPLOAD"])
+    assert world.ledger.get(upload_id) is not None
+
+
+def test_a_fetched_receipt_frees_its_name(world: World) -> None:
+    """Once the intermediary removed a receipt, the next upload of that name uses it."""
+    report = report_for(world.config, NOORD, seed=32)
+    world.run(NOORD, "weekly.xml.gpg", seal(world.folder, world.config, NOORD, report))
+    folder = world.config.gateway.spool / "receipts" / NOORD
+    (folder / "weekly.xml.gpg.receipt.asc").unlink()
+
+    world.run(NOORD, "weekly.xml.gpg", seal(world.folder, world.config, NOORD, report))
+
+    receipt = read_receipt(world.folder, world.config, NOORD, "weekly.xml.gpg")
+    assert (receipt.outcome, receipt.codes) == ("rejected", ["DUPLICATE-MESSAGE"])
+    assert list(folder.glob("weekly.xml.gpg.*")) == [
+        folder / "weekly.xml.gpg.receipt.asc"
+    ]
+
+
 def test_same_message_id_twice_is_a_duplicate(world: World) -> None:
     """A message id sent before, freshly encrypted, is a duplicate message."""
     report = report_for(world.config, NOORD, seed=15)

@@ -31,7 +31,6 @@ folder, all before the answer.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -43,21 +42,13 @@ from pathlib import Path
 
 from gateway import logs
 from gateway.sftp.publish import rename_new
-from gateway.spool import FILE_MODE, fsync_dir, make_private_dir
+from gateway.spool import FILE_MODE, NO_ATTRIBUTES, fsync_dir, make_private_dir
 
 UPLOAD_PREFIX = ".upload-"
 RECORD_ATTRIBUTE = "user.loonbrug.upload"
 SMALL_UPLOAD_BYTES = 1024 * 1024
 BATCH = 32
 _RECORD_VERSION = "v1"
-# No user attributes here: unsupported, refused (a security module), or no room.
-_NO_ATTRIBUTES = (
-    errno.ENOTSUP,
-    errno.EOPNOTSUPP,
-    errno.EPERM,
-    errno.EACCES,
-    errno.ENOSPC,
-)
 _OPEN_SLOT = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -218,7 +209,7 @@ def seal(fd: int, name: str, size: int) -> bool:
     try:
         os.setxattr(fd, RECORD_ATTRIBUTE, _record(name, content))
     except OSError as exc:
-        if exc.errno in _NO_ATTRIBUTES:
+        if exc.errno in NO_ATTRIBUTES:
             return False
         raise
     os.fsync(fd)
