@@ -19,7 +19,7 @@ from gateway.errors import (
     OutputLimitError,
     SignatureError,
 )
-from gateway.pgp import OpenPgp, _Runner, gpg_home
+from gateway.pgp import COMPRESS_FROM_BYTES, OpenPgp, _Runner, gpg_home
 from tests.support.pgp import GpgLab, HostileCase
 
 REPORT = b"<WageReport>" + b"<Record>x</Record>" * 2000 + b"</WageReport>\n"
@@ -218,6 +218,31 @@ def test_sign_encrypt_round_trip(world: World, tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o600
     plain = world.lab.gpg(world.sender_home, "--decrypt", data=target.read_bytes())
     assert plain == REPORT
+
+
+@pytest.mark.parametrize(
+    ("size", "compressed"),
+    [
+        (4 * 1024, False),  # a weekly report for one municipality: not worth it
+        (COMPRESS_FROM_BYTES, True),  # from the threshold on, gpg compresses
+    ],
+)
+def test_only_larger_documents_are_compressed(
+    world: World, tmp_path: Path, size: int, compressed: bool
+) -> None:
+    """Small documents go out uncompressed, large ones compressed; both decrypt."""
+    source = tmp_path / "outbound.xml"
+    source.write_bytes((b"<Record>R0000001</Record>\n" * size)[:size])
+    target = tmp_path / "outbound.xml.gpg"
+
+    world.gateway.sign_encrypt(
+        source, target, recipient=world.sender, signer=world.gateway_fingerprint
+    )
+
+    packets = world.lab.gpg(world.sender_home, "--list-packets", str(target))
+    assert (b"compressed packet" in packets) is compressed
+    plain = world.lab.gpg(world.sender_home, "--decrypt", data=target.read_bytes())
+    assert plain == source.read_bytes()
 
 
 def test_sign_encrypt_refuses_an_unknown_recipient(
