@@ -62,6 +62,7 @@ from gateway.validate import (
     validate_file,
 )
 from gateway.validate.findings import Finding, Severity
+from gateway.validate.subjects import record_bsns
 
 CRASH_ENV = "LOONBRUG_CRASH_AT"
 CRASH_STATUS = 70
@@ -441,6 +442,8 @@ class Pipeline:
             finding_codes=sorted({f.code for f in result.findings}),
         )
         crash_point("after-validate")
+        if not result.valid or owner is not None:
+            self._received_subjects(job, message_id or "")
         if not result.valid:
             raise RejectionError(
                 result.findings, message_id=message_id, truncated=result.truncated
@@ -448,6 +451,31 @@ class Pipeline:
         if owner is not None:
             raise _duplicate_message(job, owner, message_id or "")
         return result
+
+    def _received_subjects(self, job: Job, message_id: str) -> None:
+        """Record who a report about to be rejected concerns, by pseudonym.
+
+        Nothing of it reaches a municipality, but the gateway received it and
+        keeps it for a while: an access request must find it.
+        """
+        pseudonym = self.pseudonymiser.pseudonym
+        subjects: list[str] = []
+        for bsn in record_bsns(job.report):
+            subjects.append(pseudonym(bsn))
+            if len(subjects) == PSEUDONYMS_PER_EVENT:
+                self._emit_received(job, message_id, subjects)
+                subjects = []
+        if subjects:
+            self._emit_received(job, message_id, subjects)
+
+    def _emit_received(self, job: Job, message_id: str, subjects: list[str]) -> None:
+        self.audit.emit(
+            "records.received",
+            upload_id=job.upload_id,
+            message_id=message_id,
+            account=job.account,
+            subjects=subjects,
+        )
 
     # Route
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,19 @@ def processed(
     stop_partner_agents(made.folder, config)
 
 
+@pytest.fixture(scope="module")
+def rejected(processed: tuple[Sandbox, Config, bytes]) -> bytes:
+    """The same sandbox's daemon run again, rejecting a report with a wrong BSN."""
+    made, config, _ = processed
+    report = report_for(config, NOORD, seed=8, records=6, inject="BSN-ELEVEN-TEST")
+    with running_daemon(config):
+        drop(config, NOORD, "wrong.xml.gpg", seal(made.folder, config, NOORD, report))
+        await_path(
+            config.gateway.spool / "receipts" / NOORD / receipt_name("wrong.xml.gpg")
+        )
+    return report
+
+
 def test_the_daemons_trail_verifies(
     processed: tuple[Sandbox, Config, bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,12 +86,31 @@ def test_query_by_bsn_lists_the_exchange(
     assert any(m in out for m in config.municipalities)
 
 
-def test_no_bsn_of_the_report_is_anywhere_in_the_sandbox(
+def test_query_by_bsn_finds_a_rejected_report(
     processed: tuple[Sandbox, Config, bytes],
+    rejected: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A person in a rejected report learns it came in and reached no one."""
+    _, config, _ = processed
+    bsn = BSN_ELEMENT.findall(rejected)[-1].decode()
+
+    status = main(["audit", "query", "-c", str(config.path), "--bsn", bsn, "--json"])
+
+    rows = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert [(r["intermediary"], r["outcome"], r["municipality"]) for r in rows] == [
+        (NOORD, "rejected", "")
+    ]
+    assert rows[0]["upload_file"] == "wrong.xml.gpg"
+
+
+def test_no_bsn_of_the_report_is_anywhere_in_the_sandbox(
+    processed: tuple[Sandbox, Config, bytes], rejected: bytes
 ) -> None:
     """No file of the sandbox, ledger and trail included, holds a BSN in clear."""
     made, _, report = processed
-    bsns = {m for m in BSN_ELEMENT.findall(report)}
+    bsns = set(BSN_ELEMENT.findall(report)) | set(BSN_ELEMENT.findall(rejected))
 
     found = [
         str(path.relative_to(made.folder))

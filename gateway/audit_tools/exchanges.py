@@ -9,7 +9,8 @@ Events are joined on ``upload_id`` while the daemon works on the upload, and
 on the outbox or archive file name (per account) for what happens later over
 SFTP and in the retention job. A record's data subject is only ever known by
 pseudonym: :class:`ExchangeBuilder` is told which pseudonyms to look for and
-marks the municipalities whose ``records.routed`` events named one of them.
+marks the municipalities whose ``records.routed`` events named one of them,
+and the rejected uploads whose ``records.received`` events did.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Exchange:
     routed: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     matched: set[str] = field(default_factory=set)
+    received_subject: bool = False
     archived_file: str = ""
     purged_at: datetime | None = None
 
@@ -87,6 +89,7 @@ class ExchangeBuilder:
             "message.validated": self._message_validated,
             "message.rejected": self._message_rejected,
             "records.routed": self._records_routed,
+            "records.received": self._records_received,
             "delivery.written": self._delivery_written,
             "receipt.written": self._receipt_written,
             "message.archived": self._message_archived,
@@ -149,6 +152,13 @@ class ExchangeBuilder:
         exchange.message_id = exchange.message_id or str(fields.get("message_id", ""))
         if self._subjects and not self._subjects.isdisjoint(subjects):
             exchange.matched.add(municipality)
+
+    def _records_received(self, fields: dict[str, Any], at: datetime) -> None:
+        # Only for reports rejected: their subjects reached no municipality.
+        exchange = self._exchange(fields)
+        subjects = fields.get("subjects", [])
+        if exchange is not None and not self._subjects.isdisjoint(subjects):
+            exchange.received_subject = True
 
     def _delivery_written(self, fields: dict[str, Any], at: datetime) -> None:
         exchange = self._exchange(fields)

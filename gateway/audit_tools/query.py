@@ -3,7 +3,9 @@
 For a BSN the question is answered without the BSN ever being in the trail:
 the BSN is turned into its pseudonym under every key in the pseudonym key file
 (current and retired), and the exchanges whose ``records.routed`` events name
-one of those pseudonyms are the ones that carried that person's records. This
+one of those pseudonyms are the ones that carried that person's records; a
+rejected upload whose ``records.received`` events name one is shown too, as a
+row without a municipality, since it reached none. This
 is how a data-subject access request (GDPR art. 15) is answered: see
 ``docs/audit.md``.
 """
@@ -37,7 +39,7 @@ class Question:
 
     def wants(self, exchange: Exchange) -> bool:
         """True when *exchange* is part of the answer."""
-        if self.pseudonyms is not None and not exchange.matched:
+        if self.pseudonyms is not None and not _concerns_subject(exchange):
             return False
         if self.message_id and exchange.message_id != self.message_id:
             return False
@@ -55,6 +57,10 @@ class Question:
         if self.account and self.account != exchange.intermediary:
             names = [m for m in names if m == self.account]
         return names
+
+
+def _concerns_subject(exchange: Exchange) -> bool:
+    return bool(exchange.matched) or exchange.received_subject
 
 
 def _accounts(exchange: Exchange) -> set[str]:
@@ -93,7 +99,10 @@ def ask(
         if not question.wants(exchange):
             continue
         municipalities = question.municipalities(exchange)
-        if not municipalities and question.pseudonyms is None:
+        # A rejected upload reached no municipality: one row says it came in.
+        if not municipalities and (
+            question.pseudonyms is None or exchange.received_subject
+        ):
             rows.append(_row(exchange, "", Delivery("")))
         for municipality in municipalities:
             delivery = exchange.deliveries.get(municipality, Delivery(municipality))
