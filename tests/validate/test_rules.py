@@ -283,3 +283,15 @@ def test_white_space_the_schema_collapses_hides_no_value(
     result = validate_file(write(tmp_path, data), FULL_CONTEXT, streaming=streaming)
 
     assert code in result.codes
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["tree", "stream"])
+def test_white_space_around_a_plausible_date_is_no_finding(
+    tmp_path: Path, streaming: bool
+) -> None:
+    """A birth date the schema accepts with spaces around it is judged by its value."""
+    data = edited(sample_bytes(3), _spaced("BirthDate", " 1990-05-17\n"))
+
+    result = validate_file(write(tmp_path, data), FULL_CONTEXT, streaming=streaming)
+
+    assert result.codes == []
