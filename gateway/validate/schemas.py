@@ -55,6 +55,13 @@ def _compile(document: etree._ElementTree, name: str) -> etree.XMLSchema:
 # and lxml validates without holding the GIL: two threads sharing one schema
 # would read each other's errors. Each thread therefore compiles its own.
 _per_thread = threading.local()
+# Compiling, unlike validating, must not run in two threads at once: libxml2
+# sets up its table of built-in types on first use without a lock, and two
+# workers compiling at start-up broke that table for the whole process ("the
+# given type is not a built-in type" on every later compile; seen under the
+# crash test's restarts). Each thread compiles each schema once, so the wait
+# is rare and short.
+_compiling = threading.Lock()
 
 
 def _per_thread_schema(
@@ -62,7 +69,8 @@ def _per_thread_schema(
 ) -> etree.XMLSchema:
     schemas: dict[str, etree.XMLSchema] = _per_thread.__dict__.setdefault("schemas", {})
     if name not in schemas:
-        schemas[name] = build()
+        with _compiling:
+            schemas[name] = build()
     return schemas[name]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gateway.validate import ValidationResult, validate_file
@@ -32,3 +35,45 @@ def test_parallel_validations_do_not_mix_findings(tmp_path: Path) -> None:
     assert all(
         r.codes == ["SCHEMA-VALUE"] and len(r.findings) == 3 for r in results["bad"]
     )
+
+
+# A fresh process whose eight threads all compile the schemas at the same moment,
+# as the daemon's workers do at start-up; exit 1 if any compile failed.
+_FIRST_COMPILES = """
+import sys, threading
+from gateway.validate import schemas
+barrier = threading.Barrier(8)
+failed = []
+def compile_all():
+    barrier.wait()
+    try:
+        schemas.wage_report_schema()
+        schemas.lenient_wage_report_schema()
+        schemas.fragment_schema()
+        schemas.lenient_fragment_schema()
+    except Exception as exc:
+        failed.append(exc)
+threads = [threading.Thread(target=compile_all) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_threads_compiling_at_once_in_a_fresh_process_all_succeed() -> None:
+    """libxml2's first schema compiles race unless serialised; none may fail.
+
+    Without the lock about one fresh process in ten failed, so twenty are run.
+    """
+    command = [sys.executable, "-c", _FIRST_COMPILES]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        codes = list(
+            pool.map(
+                lambda _: subprocess.run(command, check=False).returncode, range(20)
+            )
+        )
+
+    assert codes == [0] * 20
