@@ -458,24 +458,10 @@ class Pipeline:
         Nothing of it reaches a municipality, but the gateway received it and
         keeps it for a while: an access request must find it.
         """
-        pseudonym = self.pseudonymiser.pseudonym
-        subjects: list[str] = []
+        subjects = _SubjectBatcher(self, job, message_id, event="records.received")
         for bsn in record_bsns(job.report):
-            subjects.append(pseudonym(bsn))
-            if len(subjects) == PSEUDONYMS_PER_EVENT:
-                self._emit_received(job, message_id, subjects)
-                subjects = []
-        if subjects:
-            self._emit_received(job, message_id, subjects)
-
-    def _emit_received(self, job: Job, message_id: str, subjects: list[str]) -> None:
-        self.audit.emit(
-            "records.received",
-            upload_id=job.upload_id,
-            message_id=message_id,
-            account=job.account,
-            subjects=subjects,
-        )
+            subjects.add("", bsn)
+        subjects.flush_all()
 
     # Route
 
@@ -732,6 +718,9 @@ class Pipeline:
         # receipt must still replace the accepted one.
         make_private_dir(job.folder)
         prepared = job.folder / RECEIPT_FILE
+        # A crash between publishing and tidying up can leave this name linked
+        # to the published receipt: write a new file, never into that one.
+        prepared.unlink(missing_ok=True)
         write_durably(prepared, signed)
         _mark_receipt(prepared, job.upload_id)
         return prepared
@@ -817,12 +806,25 @@ def _duplicate_message(job: Job, owner: str, message_id: str) -> RejectionError:
 
 
 class _SubjectBatcher:
-    """Emits ``records.routed`` audit events, at most 1000 pseudonyms each."""
+    """Emits audit events naming data subjects, at most 1000 pseudonyms each.
 
-    def __init__(self, pipeline: Pipeline, job: Job, message_id: str) -> None:
+    ``records.routed`` events, one series per municipality code; or, for a
+    report that is rejected, ``records.received`` events under the code "",
+    which name no municipality.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        job: Job,
+        message_id: str,
+        *,
+        event: str = "records.routed",
+    ) -> None:
         self.pipeline = pipeline
         self.job = job
         self.message_id = message_id
+        self.event = event
         self.pending: dict[str, list[str]] = {}
 
     def add(self, code: str, bsn: str) -> None:
@@ -834,12 +836,13 @@ class _SubjectBatcher:
     def flush(self, code: str) -> None:
         subjects = self.pending.pop(code, [])
         if subjects:
+            place = {"municipality": code} if code else {}
             self.pipeline.audit.emit(
-                "records.routed",
+                self.event,
                 upload_id=self.job.upload_id,
                 message_id=self.message_id,
                 account=self.job.account,
-                municipality=code,
+                **place,
                 subjects=subjects,
             )
 
