@@ -120,36 +120,39 @@ class RetentionJob:
         retention = self.config.retention
         senders = list(self.config.intermediaries)
         purged = 0
-        for kind, folder, days in (
-            ("archive", self.spool.archive, retention.archive_days),
-            ("rejected", self.spool.rejected, retention.rejected_days),
-            ("receipts", self.spool.receipts, retention.receipts_days),
+        # Kind, folder, days, and whether it holds uploads left under a
+        # temporary name (the inbox) rather than complete files.
+        for kind, folder, days, temporary in (
+            ("archive", self.spool.archive, retention.archive_days, False),
+            ("rejected", self.spool.rejected, retention.rejected_days, False),
+            ("receipts", self.spool.receipts, retention.receipts_days, False),
+            (
+                "abandoned-upload",
+                self.spool.inbox,
+                retention.abandoned_upload_days,
+                True,
+            ),
         ):
             for account in senders:
-                purged += self._purge_expired(kind, folder(account), account, days, now)
-        for account in senders:
-            purged += self._purge_abandoned(account, now)
+                purged += self._purge_expired(
+                    kind, folder(account), account, days, now, temporary=temporary
+                )
         return purged + self._outboxes(now)
 
-    def _purge_abandoned(self, account: str, now: datetime) -> int:
-        days = self.config.retention.abandoned_upload_days
-        if days == 0:
-            return 0
-        abandoned = [
-            aged
-            for aged in _aged_files(
-                self.spool.inbox(account), account, now, temporary=True
-            )
-            if aged.age > days * _DAY
-        ]
-        return sum(self._purge("abandoned-upload", aged) for aged in abandoned)
-
     def _purge_expired(
-        self, kind: str, folder: Path, account: str, days: int, now: datetime
+        self,
+        kind: str,
+        folder: Path,
+        account: str,
+        days: int,
+        now: datetime,
+        *,
+        temporary: bool,
     ) -> int:
         if days == 0:
             return 0
-        expired = [f for f in _aged_files(folder, account, now) if f.age > days * _DAY]
+        aged = _aged_files(folder, account, now, temporary=temporary)
+        expired = [f for f in aged if f.age > days * _DAY]
         return sum(self._purge(kind, aged) for aged in expired)
 
     def _purge(self, kind: str, aged: _Aged) -> int:
