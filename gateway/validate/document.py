@@ -43,6 +43,7 @@ from gateway.validate.hardening import (
     ElementStream,
     ElementTooLarge,
     check_prolog,
+    check_well_formed,
     doctype_finding,
     has_doctype,
     log_entries,
@@ -52,6 +53,7 @@ from gateway.validate.hardening import (
     syntax_findings,
 )
 from gateway.validate.rules import RuleBook
+from gateway.validate.scanner import record_scanner
 from gateway.validate.schemas import (
     BATCH_NAME,
     WAGE_REPORT_NS,
@@ -79,6 +81,8 @@ _RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 _MUNICIPALITY = re.compile(r"GM[0-9]{4}")
 _MUNICIPALITY_TAG = _NS + "MunicipalityCode"
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+_HEADER_END = b"</Header>"
+_ROOT_END = b"</WageReport>"
 _TOO_LARGE_ELEMENT = Finding(
     "XML-LIMIT",
     Severity.ERROR,
@@ -208,6 +212,8 @@ class _Run:
 
     def whole(self, data: bytes) -> None:
         """Parse *data* in memory, validate it in one call, then apply the rules."""
+        if self.shortcut and self._scanned(data):
+            return
         parser = new_parser()
         try:
             root = etree.fromstring(data, parser)
@@ -218,6 +224,73 @@ class _Run:
             return
         if not (self.shortcut and self._trusted_walk(root)):
             self._checked_walk(root)
+
+    def _scanned(self, data: bytes) -> bool:
+        """Validate a report in the plain form without its tree (see :mod:`.scanner`).
+
+        False, with every trace of the pass undone, when the report is not in
+        that form or a value is refused: the tree is then read instead.
+        """
+        start = self._plain_start(data)
+        if start is None:
+            return False
+        header, text = start
+        self.add_all(self.rules.check_header(header, HEADER_PATH))
+        self.header_ok = True
+        self.result.message_id = self.rules.header.message_id
+        tree = _LazyTree(data)
+        number = 0
+        for number, values in enumerate(record_scanner().rows(text, 0), 1):
+            if values is None:
+                break
+            self._scanned_record(tree, number, values)
+        else:
+            if number:  # the schema asks for at least one Record
+                return True
+        self._restart()
+        return False
+
+    def _plain_start(self, data: bytes) -> tuple[etree._Element, str] | None:
+        """The valid Header of a well-formed report, and the text after it.
+
+        The document is checked by the hardened parser without building a
+        tree, and the part up to the Header's end is parsed as a document of
+        its own, whose root must be the report's and hold the Header alone.
+        None when anything is not so.
+        """
+        end = data.find(_HEADER_END)
+        if end < 0 or not check_well_formed(data):
+            return None
+        end += len(_HEADER_END)
+        try:
+            head = etree.fromstring(data[:end] + _ROOT_END, new_parser())
+            text = data[end:].decode("utf-8")
+        except (etree.XMLSyntaxError, UnicodeDecodeError):
+            return None
+        return (head[0], text) if self._plain_head(head) else None
+
+    def _plain_head(self, head: etree._Element) -> bool:
+        """Whether the report's start holds its root, a valid Header, and no more."""
+        # The root's sequence is one Header and at least one Record.
+        if head.tag != ROOT or has_doctype(head) or head.attrib or head.text:
+            return False
+        if len(head) != 1 or head[0].tag != HEADER:
+            return False
+        header = head[0]
+        return bool(self.lenient_fragment_schema.validate(header)) and values_match(
+            header
+        )
+
+    def _scanned_record(
+        self, tree: _LazyTree, number: int, values: tuple[str, ...]
+    ) -> None:
+        """Count a record read from the text, and apply the rules to it."""
+        self._count(values[MUNICIPALITY])
+        problems = self.rules.record_problems(values)
+        if problems:
+            # The Header is the root's first child, so record n is child n.
+            found = self.rules.placed(tree.root()[number], values, number, problems)
+            self.add_all(found)
 
     def _trusted_walk(self, root: etree._Element) -> bool:
         """Apply the rules on the word of the lenient schema and the patterns.
@@ -288,15 +361,18 @@ class _Run:
             counts = self.result.records_per_municipality
             counts[code] = counts.get(code, 0) + 1
 
+    def _count(self, code: str) -> None:
+        """Count a record for the municipality with *code*."""
+        result = self.result
+        result.record_count += 1
+        counts = result.records_per_municipality
+        counts[code] = counts.get(code, 0) + 1
+
     def _trusted_record(
         self, record: etree._Element, number: int, values: list[str]
     ) -> None:
         """Count a record the schema vouched for, and apply the rules to it."""
-        result = self.result
-        result.record_count += 1
-        code = values[MUNICIPALITY]
-        counts = result.records_per_municipality
-        counts[code] = counts.get(code, 0) + 1
+        self._count(values[MUNICIPALITY])
         findings = self.rules.check_record(record, values, number)
         if findings:
             self.add_all(findings)
@@ -493,6 +569,19 @@ class _Run:
                 record_id=_record_id(element) if element.tag == RECORD else None,
             )
         )
+
+
+class _LazyTree:
+    """A document's tree, parsed when first asked for (to place a finding)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.parsed: etree._Element | None = None
+
+    def root(self) -> etree._Element:
+        if self.parsed is None:
+            self.parsed = etree.fromstring(self.data, new_parser())
+        return self.parsed
 
 
 class _TreeLocator:

@@ -58,39 +58,59 @@ _ESCAPES = {
     "\\-": "\\-",
 }
 _SYNTAX = frozenset(")|?*+")
+# The characters of a document's text that the parser does not read as they are
+# written: "<" and "&" start markup and references, and line ends with "\r" are
+# read as "\n". First as they are, then as they go into a class.
+_NOT_VERBATIM = "<&\r"
+_NOT_VERBATIM_IN_CLASS = "<&\\r"
 
 
 class PatternError(Exception):
     """An XSD pattern uses a construct the translation does not handle."""
 
 
-def translate(pattern: str) -> str:
+def translate(pattern: str, *, verbatim: bool = False) -> str:
     """A Python regular expression accepting a subset of the XSD *pattern*.
 
     Matched with ``fullmatch`` (XSD patterns are anchored at both ends).
+    *verbatim* also keeps out ``<``, ``&`` and carriage returns, so that the
+    expression can read a value straight from a document's text (see
+    :mod:`.scanner`): what it accepts there is the text the parser reads.
     """
-    return "".join(_translated_pieces(pattern))
+    return "".join(_translated_pieces(pattern, verbatim))
 
 
-def _translated_pieces(pattern: str) -> Iterator[str]:
-    in_class = False
+def _translated_pieces(pattern: str, verbatim: bool = False) -> Iterator[str]:
+    in_class: list[str] = []  # the class being translated, if any
     for piece in _PIECE.findall(pattern):
         if in_class:
-            in_class = piece != "]"
-            yield _class_piece(piece, pattern)
+            in_class.append(_class_piece(piece, pattern))
+            if piece == "]":
+                yield _closed_class(in_class, pattern, verbatim)
+                in_class = []
         elif piece.startswith("["):
-            in_class = True
-            yield piece
+            negated = verbatim and piece == "[^"
+            in_class = [piece + (_NOT_VERBATIM_IN_CLASS if negated else "")]
         elif piece in _ESCAPES:
             yield _ESCAPES[piece]
         elif piece == ".":
-            yield "[^\\n\\r\\x00]"  # XSD's "." excludes both line ends
+            # XSD's "." excludes both line ends
+            yield "[^\\n\\r\\x00" + ("<&" if verbatim else "") + "]"
+        elif verbatim and piece in _NOT_VERBATIM:
+            raise PatternError(f"pattern {pattern!r} has a literal {piece!r}")
         elif piece == "(":
             yield "(?:"  # nothing is captured, and groups that capture cost more
         elif piece in _SYNTAX or piece.startswith("{") or _LITERAL.fullmatch(piece):
             yield piece
         else:
             raise PatternError(f"pattern construct {piece!r} is not translated")
+
+
+def _closed_class(pieces: list[str], pattern: str, verbatim: bool) -> str:
+    text = "".join(pieces)
+    if verbatim and any(re.fullmatch(text, c) for c in _NOT_VERBATIM):
+        raise PatternError(f"a class in {pattern!r} admits {_NOT_VERBATIM!r}")
+    return text
 
 
 def _class_piece(piece: str, pattern: str) -> str:

@@ -274,19 +274,36 @@ class RuleBook:
 
         *values* holds the record's values by slot (see :mod:`.fields`).
         """
-        problems: list[_Problem] = []
+        problems = self.record_problems(values)
+        return self.placed(record, values, number, problems) if problems else []
+
+    def record_problems(self, values: Sequence[str]) -> list[Problem]:
+        """What the rules find in a record's values, not yet placed in the file.
+
+        For a caller that has the values without the record's element; it looks
+        the element up, for :meth:`placed`, only when something is found.
+        """
+        problems: list[Problem] = []
         self._identity(values, problems)
         self._record_dates(values, problems)
         if values[CORRECTS]:
             self._correction(values, problems)
         else:
             self._amounts(values, problems)
-        if not problems:
-            return []
+        return problems
+
+    @staticmethod
+    def placed(
+        record: etree._Element,
+        values: Sequence[str],
+        number: int,
+        problems: list[Problem],
+    ) -> list[Finding]:
+        """The *problems* of the *number*-th record as findings on its elements."""
         path = f"/WageReport/Record[{number}]"
         return [_place(record, path, values[RECORD_ID], p) for p in problems]
 
-    def _identity(self, values: Sequence[str], problems: list[_Problem]) -> None:
+    def _identity(self, values: Sequence[str], problems: list[Problem]) -> None:
         record_id = values[RECORD_ID]
         if record_id in self.record_ids:
             problems.append(_DUPLICATE)
@@ -299,7 +316,7 @@ class RuleBook:
         elif self.authorised is not None and code not in self.authorised:
             problems.append(_unauthorised_municipality(code))
 
-    def _record_dates(self, values: Sequence[str], problems: list[_Problem]) -> None:
+    def _record_dates(self, values: Sequence[str], problems: list[Problem]) -> None:
         if not self.born_after <= values[BIRTH_DATE] <= self.born_before:
             problems.append(_BIRTH_PROBLEM)
         if values[PAYMENT_DATE] > self.latest_text:
@@ -312,7 +329,7 @@ class RuleBook:
             if start > last or (end and end < first):
                 problems.append(_EMPLOYMENT_OUTSIDE)
 
-    def _amounts(self, values: Sequence[str], problems: list[_Problem]) -> None:
+    def _amounts(self, values: Sequence[str], problems: list[Problem]) -> None:
         amounts = values[HOURS : NET + 1]
         # The schema leaves an amount only digits, a point, a minus sign and the
         # white space XSD collapses before its pattern. With digits and points
@@ -333,9 +350,7 @@ class RuleBook:
         if self.max_hours_text is not None and _more(hours, self.max_hours_text):
             problems.append(_HOURS_PROBLEM)
 
-    def _amounts_in_cents(
-        self, values: Sequence[str], problems: list[_Problem]
-    ) -> None:
+    def _amounts_in_cents(self, values: Sequence[str], problems: list[Problem]) -> None:
         # The schema guarantees the form -?digits.dd, so cents are the digits;
         # the amounts sit side by side in the slots, so one split reads them all.
         amounts = " ".join(values[HOURS : NET + 1])
@@ -352,7 +367,7 @@ class RuleBook:
             problems.append(_HOURS_PROBLEM)
 
     @staticmethod
-    def _negative_amounts(values: Sequence[str], problems: list[_Problem]) -> None:
+    def _negative_amounts(values: Sequence[str], problems: list[Problem]) -> None:
         # "-0.00" counts as negative in the two amounts no other rule compares,
         # and elsewhere only beside a value below zero.
         compared = [int(values[slot].replace(".", "")) for slot in _COMPARED]
@@ -363,7 +378,7 @@ class RuleBook:
                 if values[slot][0] == "-"
             )
 
-    def _correction(self, values: Sequence[str], problems: list[_Problem]) -> None:
+    def _correction(self, values: Sequence[str], problems: list[Problem]) -> None:
         earlier = values[CORRECTS]
         own = self.header.message_id
         if own is not None and earlier.lower() == own.lower():
@@ -395,7 +410,7 @@ _COMPARED = (HOURS, GROSS, TAXABLE, TAX, HOLIDAY, ADDITIONS, NET)
 _AMOUNT_SLOTS = range(HOURS, NET + 1)
 
 # A problem found in a record: finding code, message, name of the child it is on.
-_Problem = tuple[str, str, str]
+Problem = tuple[str, str, str]
 
 _DUPLICATE = (
     "RECORD-ID-DUPLICATE",
@@ -446,7 +461,7 @@ _SELF_REFERENCE = (
 )
 
 
-def _unknown_municipality(code: str) -> _Problem:
+def _unknown_municipality(code: str) -> Problem:
     return (
         "MUNICIPALITY-UNKNOWN",
         f"municipality {code} is not connected to the gateway",
@@ -454,7 +469,7 @@ def _unknown_municipality(code: str) -> _Problem:
     )
 
 
-def _unauthorised_municipality(code: str) -> _Problem:
+def _unauthorised_municipality(code: str) -> Problem:
     return (
         "MUNICIPALITY-NOT-AUTHORISED",
         f"the intermediary is not authorised to report to municipality {code}",
@@ -462,7 +477,7 @@ def _unauthorised_municipality(code: str) -> _Problem:
     )
 
 
-def _negative(name: str) -> _Problem:
+def _negative(name: str) -> Problem:
     return (
         "AMOUNT-NEGATIVE",
         f"{name} is negative; only a correction may be negative",
@@ -471,7 +486,7 @@ def _negative(name: str) -> _Problem:
 
 
 def _place(
-    record: etree._Element, path: str, record_id: str | None, problem: _Problem
+    record: etree._Element, path: str, record_id: str | None, problem: Problem
 ) -> Finding:
     code, message, name = problem
     element = record.find(_tag(name))
