@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -38,10 +39,12 @@ from gateway.validate.fields import (
 )
 from gateway.validate.findings import Finding, FindingList, Severity
 from gateway.validate.hardening import (
+    CHUNK_BYTES,
     ELEMENT_LIMIT,
     PROLOG_LIMIT,
     ElementStream,
     ElementTooLarge,
+    WellFormedFeed,
     check_prolog,
     check_well_formed,
     doctype_finding,
@@ -82,6 +85,7 @@ _MUNICIPALITY = re.compile(r"GM[0-9]{4}")
 _MUNICIPALITY_TAG = _NS + "MunicipalityCode"
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 _HEADER_END = b"</Header>"
+_RECORD_END = b"</Record>"
 _ROOT_END = b"</WageReport>"
 _TOO_LARGE_ELEMENT = Finding(
     "XML-LIMIT",
@@ -250,16 +254,19 @@ class _Run:
         self._restart()
         return False
 
-    def _plain_start(self, data: bytes) -> tuple[etree._Element, str] | None:
+    def _plain_start(
+        self, data: bytes, *, checked: bool = False
+    ) -> tuple[etree._Element, str] | None:
         """The valid Header of a well-formed report, and the text after it.
 
         The document is checked by the hardened parser without building a
-        tree, and the part up to the Header's end is parsed as a document of
-        its own, whose root must be the report's and hold the Header alone.
-        None when anything is not so.
+        tree (unless *checked* says the caller does that), and the part up to
+        the Header's end is parsed as a document of its own, whose root must
+        be the report's and hold the Header alone. None when anything is not
+        so.
         """
         end = data.find(_HEADER_END)
-        if end < 0 or not check_well_formed(data):
+        if end < 0 or not (checked or check_well_formed(data)):
             return None
         end += len(_HEADER_END)
         try:
@@ -401,6 +408,8 @@ class _Run:
 
     def stream(self, path: Path, head: bytes) -> None:
         """Validate a large file element by element, keeping memory flat."""
+        if self.shortcut and self._scanned_stream(path):
+            return
         tag = root_tag(head)
         if tag is not None and tag != ROOT:
             self._not_a_report(None)
@@ -417,6 +426,75 @@ class _Run:
             raise ValidationError(
                 f"{path.name}: cannot be read ({exc.strerror})"
             ) from exc
+
+    def _scanned_stream(self, path: Path) -> bool:
+        """Validate a large plain report piece by piece, without any tree.
+
+        As :meth:`_scanned`, on pieces of the file that end after a record's
+        end tag, so that memory stays flat. Only a report without a finding
+        on its records is validated so: to place a finding the file is read
+        again on the tree's path. False, with every trace of the pass undone,
+        when anything is not so.
+        """
+        feed = WellFormedFeed()
+        try:
+            with path.open("rb") as file:
+                done = self._scan_pieces(file, feed)
+        except OSError:
+            done = False  # the tree's path reports what it cannot read
+        if done and feed.close():
+            return True
+        self._restart()
+        return False
+
+    def _scan_pieces(self, file: BinaryIO, feed: WellFormedFeed) -> bool:
+        rest = self._scan_head(file, feed)
+        if rest is None:
+            return False
+        number = 0
+        while True:
+            piece = file.read(CHUNK_BYTES)
+            if piece and not feed.feed(piece):
+                return False
+            rest += piece
+            cut = len(rest) if not piece else rest.rfind(_RECORD_END) + len(_RECORD_END)
+            if piece and cut < len(_RECORD_END):
+                if len(rest) > ELEMENT_LIMIT:
+                    return False
+                continue  # no record ends in what was read so far
+            try:
+                text = rest[:cut].decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            rest = rest[cut:]
+            for values in record_scanner().rows(text, 0, last=not piece):
+                number += 1
+                if values is None or not self._clean_record(values):
+                    return False
+            if not piece:
+                return number > 0  # the schema asks for at least one Record
+
+    def _scan_head(self, file: BinaryIO, feed: WellFormedFeed) -> bytes | None:
+        """Check the report's start up to its Header's end; what was read after it."""
+        buffer = b""
+        while (end := buffer.find(_HEADER_END)) < 0:
+            piece = file.read(CHUNK_BYTES)
+            if not piece or len(buffer) > ELEMENT_LIMIT or not feed.feed(piece):
+                return None
+            buffer += piece
+        end += len(_HEADER_END)
+        start = self._plain_start(buffer[:end], checked=True)
+        if start is None:
+            return None
+        self.add_all(self.rules.check_header(start[0], HEADER_PATH))
+        self.header_ok = True
+        self.result.message_id = self.rules.header.message_id
+        return buffer[end:]
+
+    def _clean_record(self, values: tuple[str, ...]) -> bool:
+        """Count a record read from the text; False if the rules find anything."""
+        self._count(values[MUNICIPALITY])
+        return not self.rules.record_problems(values)
 
     def _consume(self, elements: Iterator[etree._Element]) -> None:
         root: etree._Element | None = None

@@ -198,6 +198,34 @@ def check_well_formed(data: bytes) -> bool:
     return all(entry.level < error for entry in parser.error_log)
 
 
+class WellFormedFeed:
+    """:func:`check_well_formed` for a document given piece by piece."""
+
+    def __init__(self) -> None:
+        self.parser = _hardened_parser(target=cast("etree.ParserTarget", _NoTree()))
+        self.broken = False
+
+    def feed(self, data: bytes) -> bool:
+        """Read on; False once the document is found not well-formed."""
+        if not self.broken:
+            try:
+                self.parser.feed(data)
+            except etree.XMLSyntaxError:
+                self.broken = True
+        return not self.broken
+
+    def close(self) -> bool:
+        """Whether the whole document was well-formed."""
+        if not self.feed(b""):
+            return False
+        try:
+            self.parser.close()
+        except etree.XMLSyntaxError:
+            return False
+        error = etree.ErrorLevels.ERROR
+        return all(entry.level < error for entry in self.parser.feed_error_log)
+
+
 class ElementTooLarge(Exception):  # noqa: N818 - a signal, caught by the validator
     """Raised by :class:`ElementStream` when one element grows past its limit."""
 

@@ -83,13 +83,17 @@ class RecordScanner:
         # The xs:date values of a record, all at once (see rows).
         self.days = operator.itemgetter(*days)
 
-    def rows(self, text: str, start: int) -> Iterator[tuple[str, ...] | None]:
+    def rows(
+        self, text: str, start: int, *, last: bool = True
+    ) -> Iterator[tuple[str, ...] | None]:
         """Each record's values from *start* on (just past ``</Header>``).
 
         Yields None, and stops, at the first place where the text is not in
         the plain form or a value fails a check; the caller then forgets
         every row yielded before. A scan that reaches the root's end tag and
-        the end of the text has covered every record.
+        the end of the text has covered every record. With *last* False the
+        text is a piece that ends with a record's end tag, and the scan must
+        end there.
         """
         match, days, known = self.record.match, self.days, _KNOWN_DAYS
         position = start
@@ -100,7 +104,7 @@ class RecordScanner:
                 return
             yield values
             position = found.end()
-        if not self.end.fullmatch(text, position):
+        if not (self.end.fullmatch(text, position) if last else position == len(text)):
             yield None
 
 

@@ -14,7 +14,7 @@ from gateway.validate.context import ValidationResult
 from gateway.validate.document import _Run
 from gateway.validate.fields import CORRECTS, EMPLOYMENT_END, PREFIX, record_values
 from gateway.validate.findings import FindingList
-from gateway.validate.hardening import check_well_formed, new_parser
+from gateway.validate.hardening import CHUNK_BYTES, check_well_formed, new_parser
 from gateway.validate.patterns import PatternError, translate
 from gateway.validate.scanner import record_scanner, scanner_for
 from gateway.validate.schemas import WAGE_REPORT_XSD, read_xsd
@@ -32,6 +32,13 @@ def takes_plain_path(data: bytes) -> bool:
     findings = FindingList(FULL_CONTEXT.max_findings)
     run = _Run(FULL_CONTEXT, findings, ValidationResult(findings=findings.items))
     return run._scanned(data)
+
+
+def streams_plain_path(path: Path) -> bool:
+    """Whether the validator streams the report at *path* without any tree."""
+    findings = FindingList(FULL_CONTEXT.max_findings)
+    run = _Run(FULL_CONTEXT, findings, ValidationResult(findings=findings.items))
+    return run._scanned_stream(path)
 
 
 def same_findings(folder: Path, data: bytes) -> ValidationResult:
@@ -349,3 +356,43 @@ def test_schema_edits_the_scanner_cannot_follow_are_refused(
 
     with pytest.raises(PatternError):
         scanner_for(schema_with(edit))
+
+
+def test_large_plain_reports_stream_without_a_tree(tmp_path: Path) -> None:
+    """A report of many pieces is read piece by piece from its text."""
+    data = sample_bytes(400)
+    assert len(data) > 4 * CHUNK_BYTES  # records straddle the pieces' ends
+
+    assert streams_plain_path(write(tmp_path, data))
+    result = same_findings(tmp_path, data)
+    assert result.valid and result.record_count == 400
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a finding on the last record: placed by reading the file's tree
+        lambda data: (
+            data[: data.rindex(b"<Bsn>") + 5]
+            + b"123456789"
+            + data[data.rindex(b"</Bsn>") :]
+        ),
+        # a comment among the last records, in the file's last piece
+        lambda data: data.replace(b"</WageReport>", b"<!-- x --></WageReport>"),
+        # a record cut short in the middle of the file
+        lambda data: data.replace(b"<NetPaid>", b"<NetPad>", 1).replace(
+            b"</NetPaid>", b"</NetPad>", 1
+        ),
+        # a file that ends inside a record
+        lambda data: data[: data.rindex(b"<Surname>")],
+    ],
+    ids=["finding-last", "comment-last", "unknown-middle", "cut-off"],
+)
+def test_large_reports_outside_the_plain_form_stream_on_the_tree(
+    tmp_path: Path, change: object
+) -> None:
+    """Anything the piecewise reading does not vouch for is read again."""
+    data = change(sample_bytes(400))  # type: ignore[operator]
+
+    assert not streams_plain_path(write(tmp_path, data))
+    same_findings(tmp_path, data)
