@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lxml import etree
 
@@ -172,3 +172,166 @@ def sequence_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(
         SEPARATOR.join(f"(?:{patterns[n]})" if n in patterns else "" for n in names)
     )
+
+
+# Whether a pattern's values are all xs:decimal literals, (\+|-)?([0-9]+(\.[0-9]*)?
+# |\.[0-9]+) (XML Schema part 2, 3.2.3.1), is decided by running the pattern over
+# that literal's automaton. A character matters to the automaton only as one of
+# these kinds: a digit, ".", "+", "-", or anything else ("x"); the states are
+# numbered as in _DECIMAL_MOVES, and a move it lacks leads nowhere (-1).
+_KINDS = frozenset("d.+-x")
+_DECIMAL_MOVES = {
+    (0, "d"): 2,  # start
+    (0, "+"): 1,
+    (0, "-"): 1,
+    (0, "."): 5,
+    (1, "d"): 2,  # after the sign
+    (1, "."): 5,
+    (2, "d"): 2,  # integer digits
+    (2, "."): 3,
+    (3, "d"): 4,  # a point after digits
+    (4, "d"): 4,  # fraction digits
+    (5, "d"): 6,  # a point first
+    (6, "d"): 6,  # its fraction digits
+}
+_DECIMAL_ENDS = frozenset({2, 3, 4, 6})
+_States = frozenset[int]
+_Step = Callable[[_States], _States]
+
+
+def within_decimal(pattern: str) -> bool:
+    """Whether every value the XSD *pattern* accepts is an ``xs:decimal`` literal.
+
+    Exact for what it can read, and False for anything it cannot: a caller that
+    gets False keeps checking the literal itself.
+    """
+    pieces = _PIECE.findall(pattern)
+    try:
+        step, end = _alternatives(pieces, 0)
+    except (PatternError, ValueError):
+        return False
+    return end == len(pieces) and step(frozenset({0})) <= _DECIMAL_ENDS
+
+
+def _alternatives(pieces: list[str], at: int) -> tuple[_Step, int]:
+    branches = []
+    while True:
+        branch, at = _branch(pieces, at)
+        branches.append(branch)
+        if at == len(pieces) or pieces[at] != "|":
+            break
+        at += 1
+
+    def step(states: _States) -> _States:
+        return frozenset().union(*(branch(states) for branch in branches))
+
+    return step, at
+
+
+def _branch(pieces: list[str], at: int) -> tuple[_Step, int]:
+    steps = []
+    while at < len(pieces) and pieces[at] not in ("|", ")"):
+        atom, at = _atom(pieces, at)
+        (least, most), at = _quantity(pieces, at)
+        steps.append(_repeated(atom, least, most))
+
+    def step(states: _States) -> _States:
+        for each in steps:
+            states = each(states)
+        return states
+
+    return step, at
+
+
+def _atom(pieces: list[str], at: int) -> tuple[_Step, int]:
+    piece = pieces[at]
+    if piece == "(":
+        step, at = _alternatives(pieces, at + 1)
+        if at == len(pieces) or pieces[at] != ")":
+            raise PatternError("unbalanced group")
+        return step, at + 1
+    if piece in ("[", "[^"):
+        close = pieces.index("]", at + 1)
+        kinds = _KINDS if piece == "[^" else _class_kinds(pieces[at + 1 : close])
+        return _moves(kinds), close + 1
+    if piece in _SYNTAX or piece.startswith("{"):
+        raise PatternError(f"{piece!r} where a character belongs")
+    return _moves(_kinds(piece)), at + 1
+
+
+def _quantity(pieces: list[str], at: int) -> tuple[tuple[int, int | None], int]:
+    piece = pieces[at] if at < len(pieces) else ""
+    counts: dict[str, tuple[int, int | None]] = {
+        "?": (0, 1),
+        "*": (0, None),
+        "+": (1, None),
+    }
+    if piece in counts:
+        return counts[piece], at + 1
+    if piece.startswith("{") and len(piece) > 1:
+        least, _, most = piece[1:-1].partition(",")
+        return (int(least), int(most or least)), at + 1
+    return (1, 1), at
+
+
+def _repeated(step: _Step, least: int, most: int | None) -> _Step:
+    def repeated(states: _States) -> _States:
+        for _ in range(least):
+            states = step(states)
+        reached, count = states, least
+        # Each further repetition may stop there; stop once nothing new comes.
+        while most is None or count < most:
+            states, count = step(states), count + 1
+            if states <= reached:
+                break
+            reached |= states
+        return reached
+
+    return repeated
+
+
+def _moves(kinds: frozenset[str]) -> _Step:
+    def step(states: _States) -> _States:
+        return frozenset(_DECIMAL_MOVES.get((s, k), -1) for s in states for k in kinds)
+
+    return step
+
+
+def _kinds(piece: str) -> frozenset[str]:
+    """The kinds of character one piece outside a class matches."""
+    if piece == "\\d":
+        return frozenset("d")
+    if len(piece) == 2 and piece[0] == "\\" and piece[1] in ".+-":
+        return frozenset(piece[1])
+    if piece.startswith("\\") or piece == ".":
+        return _KINDS  # any other escape: assume every kind
+    return frozenset(_kind(piece))
+
+
+def _kind(char: str) -> str:
+    return "d" if char in "0123456789" else char if char in ".+-" else "x"
+
+
+def _class_kinds(members: list[str]) -> frozenset[str]:
+    """The kinds of character a positive class with these pieces matches."""
+    kinds: set[str] = set()
+    at = 0
+    while at < len(members):
+        first = members[at]
+        if at + 2 < len(members) and members[at + 1] == "-" and len(first) == 1:
+            kinds |= _range_kinds(first, members[at + 2])
+            at += 3
+            continue
+        kinds |= _kinds(first)
+        at += 1
+    return frozenset(kinds)
+
+
+def _range_kinds(low: str, high: str) -> set[str]:
+    if len(high) != 1:
+        return set(_KINDS)
+    inside = [c for c in "0123456789.+-" if low <= c <= high]
+    kinds = {_kind(c) for c in inside}
+    if ord(high) - ord(low) + 1 > len(inside):
+        kinds.add("x")
+    return kinds

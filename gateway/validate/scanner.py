@@ -14,8 +14,9 @@ The expression accepts a subset of what the schema accepts, never more:
   namespace declarations, in the order and number the schema's sequence
   allows; only XML white space stands between them;
 - a value matches its type's pattern translated with ``verbatim`` (so it holds
-  no ``<``, ``&`` or carriage return), behind look-aheads for the lexical form
-  of its base type and for ``minLength`` and ``maxLength``; ``xs:date`` values
+  no ``<``, ``&`` or carriage return), behind look-aheads for ``minLength`` and
+  ``maxLength`` and for the lexical form of its base type (unless the pattern
+  keeps to that form: :func:`~.patterns.within_decimal`); ``xs:date`` values
   must also be days of the calendar (:meth:`RecordScanner.rows`);
 - any other facet or base type raises :class:`PatternError` when the scanner is
   built, so an edit of the schema cannot slip past.
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from gateway.validate.fields import SLOT_NAMES
-from gateway.validate.patterns import PatternError, translate
+from gateway.validate.patterns import PatternError, translate, within_decimal
 from gateway.validate.schemas import WAGE_REPORT_XSD, read_xsd
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -220,6 +221,9 @@ def _leaf(name: str, simple: etree._Element, capture: bool) -> _Leaf:
         lengths = f"(?=[^<]{{{int(shortest)},{longest and int(longest)}}}<)"
     group = "(" if capture else "(?:"
     lexical = _LEXICAL[base]
-    # A pattern that is the lexical form itself needs no look-ahead for it.
-    form = f"(?={lexical}<)" if lexical and lexical != value else ""
+    # A pattern that keeps to the lexical form needs no look-ahead for it.
+    within = lexical == value or (
+        base == "xs:decimal" and pattern is not None and within_decimal(pattern)
+    )
+    form = f"(?={lexical}<)" if lexical and not within else ""
     return _Leaf(name, f"{form}{lengths}{group}{value})", base)

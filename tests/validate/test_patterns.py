@@ -22,7 +22,12 @@ from gateway.validate.fields import (
     trusted_rows,
 )
 from gateway.validate.hardening import new_parser
-from gateway.validate.patterns import PatternError, field_patterns, translate
+from gateway.validate.patterns import (
+    PatternError,
+    field_patterns,
+    translate,
+    within_decimal,
+)
 from gateway.validate.schemas import (
     WAGE_REPORT_XSD,
     lenient_wage_report_schema,
@@ -271,3 +276,49 @@ def test_trusted_rows_match_record_values_in_every_layout() -> None:
     layouts = {tuple(bool(v[slot]) for slot in optional) for _, v in rows if v}
     assert len(layouts) >= 4
     assert all(values == record_values(record) for record, values in rows)
+
+
+DECIMAL_PATTERNS = [
+    # the schema's amounts and hours
+    (r"-?(0|[1-9][0-9]{0,8})\.[0-9]{2}", True),
+    (r"-?(0|[1-9][0-9]{0,3})\.[0-9]{2}", True),
+    # a point first, and an optional fraction
+    (r"\.\d", True),
+    (r"[+\-]?\d+(\.\d*)?", True),
+    # two points
+    (r"[0-9]\.[0-9]\.[0-9]", False),
+    # the empty value is no decimal
+    (r"[0-9]*", False),
+    (r"\d+|", False),
+    # a point alone, a doubled sign
+    (r"\.", False),
+    ("--1", False),
+    # a letter in a class, a range that spans the comma, a negated class
+    ("[0-9a]+", False),
+    ("[,-/]+", False),
+    ("[^a]", False),
+    # any character, and a category that holds more than ASCII digits
+    (".+", False),
+    (r"\p{Nd}+", False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "within"), DECIMAL_PATTERNS)
+def test_within_decimal_follows_the_literal(pattern: str, within: bool) -> None:
+    """A pattern is found within xs:decimal exactly when all its values are."""
+    assert within_decimal(pattern) is within
+
+
+WITHIN = [p for p, within in DECIMAL_PATTERNS if within]
+DECIMAL = re.compile(r"[+\-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), pattern=st.sampled_from(WITHIN))
+def test_values_of_patterns_within_decimal_are_decimals(
+    data: st.DataObject, pattern: str
+) -> None:
+    """Whatever a pattern found within xs:decimal accepts is a decimal literal."""
+    value = data.draw(st.from_regex(translate(pattern), fullmatch=True))
+
+    assert DECIMAL.fullmatch(value)
