@@ -239,9 +239,7 @@ class _Run:
         if start is None:
             return False
         header, text = start
-        self.add_all(self.rules.check_header(header, HEADER_PATH))
-        self.header_ok = True
-        self.result.message_id = self.rules.header.message_id
+        self._accept_header(header)
         tree = _LazyTree(data)
         number = 0
         for number, values in enumerate(record_scanner().rows(text, 0), 1):
@@ -254,27 +252,36 @@ class _Run:
         self._restart()
         return False
 
-    def _plain_start(
-        self, data: bytes, *, checked: bool = False
-    ) -> tuple[etree._Element, str] | None:
+    def _plain_start(self, data: bytes) -> tuple[etree._Element, str] | None:
         """The valid Header of a well-formed report, and the text after it.
 
         The document is checked by the hardened parser without building a
-        tree (unless *checked* says the caller does that), and the part up to
-        the Header's end is parsed as a document of its own, whose root must
-        be the report's and hold the Header alone. None when anything is not
-        so.
+        tree; None when it is not well-formed or its start is not plain (see
+        :meth:`_plain_header`).
         """
         end = data.find(_HEADER_END)
-        if end < 0 or not (checked or check_well_formed(data)):
+        if end < 0 or not check_well_formed(data):
             return None
         end += len(_HEADER_END)
-        try:
-            head = etree.fromstring(data[:end] + _ROOT_END, new_parser())
-            text = data[end:].decode("utf-8")
-        except (etree.XMLSyntaxError, UnicodeDecodeError):
+        header = self._plain_header(data[:end])
+        if header is None:
             return None
-        return (head[0], text) if self._plain_head(head) else None
+        try:
+            return header, data[end:].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def _plain_header(self, start: bytes) -> etree._Element | None:
+        """The valid Header that *start*, a report up to the Header's end, holds.
+
+        *start* is parsed as a document of its own, whose root must be the
+        report's and hold the Header alone. None when anything is not so.
+        """
+        try:
+            head = etree.fromstring(start + _ROOT_END, new_parser())
+        except etree.XMLSyntaxError:
+            return None
+        return head[0] if self._plain_head(head) else None
 
     def _plain_head(self, head: etree._Element) -> bool:
         """Whether the report's start holds its root, a valid Header, and no more."""
@@ -308,15 +315,19 @@ class _Run:
         """
         if not lenient_wage_report_schema().validate(root) or not values_match(root[0]):
             return False
-        self.add_all(self.rules.check_header(root[0], HEADER_PATH))
-        self.header_ok = True
-        self.result.message_id = self.rules.header.message_id
+        self._accept_header(root[0])
         for number, (record, values) in enumerate(trusted_rows(root, 1), 1):
             if values is None:
                 self._restart()
                 return False
             self._trusted_record(record, number, values)
         return True
+
+    def _accept_header(self, header: etree._Element) -> None:
+        """Apply the header rules to a Header the schema vouched for."""
+        self.add_all(self.rules.check_header(header, HEADER_PATH))
+        self.header_ok = True
+        self.result.message_id = self.rules.header.message_id
 
     def _restart(self) -> None:
         """Forget the findings, counts and rules' memory of the run so far."""
@@ -483,12 +494,10 @@ class _Run:
                 return None
             buffer += piece
         end += len(_HEADER_END)
-        start = self._plain_start(buffer[:end], checked=True)
-        if start is None:
+        header = self._plain_header(buffer[:end])
+        if header is None:
             return None
-        self.add_all(self.rules.check_header(start[0], HEADER_PATH))
-        self.header_ok = True
-        self.result.message_id = self.rules.header.message_id
+        self._accept_header(header)
         return buffer[end:]
 
     def _clean_record(self, values: tuple[str, ...]) -> bool:

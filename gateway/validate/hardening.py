@@ -16,11 +16,10 @@ document are never followed.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from lxml import etree
 
@@ -152,25 +151,26 @@ def has_doctype(element: etree._Element) -> bool:
     return element.getroottree().docinfo.internalDTD is not None
 
 
-# The options every parser of untrusted XML here is made with.
-_hardened_parser = functools.partial(
-    etree.XMLParser,
-    resolve_entities=False,
-    load_dtd=False,
-    dtd_validation=False,
-    no_network=True,
-    huge_tree=False,
-    collect_ids=False,
-)
+# The options every parser of untrusted XML here is made with: no entities, no
+# DTD, no network, libxml2's own limits; the tree ones keep elements only.
+_HARDENED: dict[str, Any] = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "no_network": True,
+    "huge_tree": False,
+    "collect_ids": False,
+}
+_TREE: dict[str, Any] = {
+    "remove_blank_text": True,  # fewer nodes: faster to build and to validate
+    "remove_comments": True,  # a record's children are then elements only
+    "remove_pis": True,
+}
 
 
 def new_parser() -> etree.XMLParser:
     """A fresh hardened parser (fresh, so its error log is this document's own)."""
-    return _hardened_parser(
-        remove_blank_text=True,  # fewer nodes: faster to build and to validate
-        remove_comments=True,  # a record's children are then elements only
-        remove_pis=True,
-    )
+    return etree.XMLParser(**_HARDENED, **_TREE)
 
 
 class _NoTree:
@@ -189,7 +189,7 @@ def check_well_formed(data: bytes) -> bool:
     stop for them, so they count here as the tree parser counts them.
     """
     # lxml calls only the handlers a target has; the stubs ask for all of them.
-    parser = _hardened_parser(target=cast("etree.ParserTarget", _NoTree()))
+    parser = etree.XMLParser(**_HARDENED, target=cast("etree.ParserTarget", _NoTree()))
     try:
         etree.fromstring(data, parser)
     except etree.XMLSyntaxError:
@@ -202,7 +202,9 @@ class WellFormedFeed:
     """:func:`check_well_formed` for a document given piece by piece."""
 
     def __init__(self) -> None:
-        self.parser = _hardened_parser(target=cast("etree.ParserTarget", _NoTree()))
+        self.parser = etree.XMLParser(
+            **_HARDENED, target=cast("etree.ParserTarget", _NoTree())
+        )
         self.broken = False
 
     def feed(self, data: bytes) -> bool:
@@ -242,16 +244,7 @@ class ElementStream:
     def __init__(self, path: Path, tags: tuple[str, ...]) -> None:
         self.path = path
         self.parser = etree.XMLPullParser(
-            events=("end",),
-            tag=tags,
-            resolve_entities=False,
-            load_dtd=False,
-            no_network=True,
-            huge_tree=False,
-            collect_ids=False,
-            remove_blank_text=True,  # fewer nodes: faster to build and validate
-            remove_comments=True,  # a record's children are then elements only
-            remove_pis=True,
+            events=("end",), tag=tags, **_HARDENED, **_TREE
         )
 
     @property
@@ -280,13 +273,7 @@ class ElementStream:
 
 def root_tag(head: bytes) -> str | None:
     """The root element's tag, read from the first bytes of a document."""
-    parser = etree.XMLPullParser(
-        events=("start",),
-        resolve_entities=False,
-        load_dtd=False,
-        no_network=True,
-        huge_tree=False,
-    )
+    parser = etree.XMLPullParser(events=("start",), **_HARDENED)
     try:
         parser.feed(head)
         for _, element in parser.read_events():
