@@ -76,6 +76,10 @@ class Retention:
     abandoned_upload_days: int = 7
 
 
+# Below this, key exchanges would crowd out the transfers they protect.
+MIN_REKEY_LIMIT = 64 * 1024
+
+
 @dataclass(frozen=True)
 class SftpSettings:
     """The embedded SFTP service."""
@@ -89,6 +93,7 @@ class SftpSettings:
     max_sessions_per_account: int = 8
     handshake_timeout_seconds: int = 30
     idle_timeout_seconds: int = 900
+    rekey_limit_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,8 @@ def _sftp(reader: _Reader, data: Mapping[str, Any]) -> SftpSettings:
     port = numbers["port"]
     if not 0 < port < 65536:
         reader.problem("sftp.port", "must be between 1 and 65535")
+    if numbers["rekey_limit_bytes"] < MIN_REKEY_LIMIT:
+        reader.problem("sftp.rekey_limit_bytes", f"must be {MIN_REKEY_LIMIT} or more")
     return SftpSettings(
         enabled=reader.flag(table, "enabled", "sftp", True),
         listen=reader.text(table, "listen", "sftp", SftpSettings.listen),

@@ -76,6 +76,11 @@ def test_valid_file_loads_with_paths_resolved_next_to_it(tmp_path: Path) -> None
         (('id = "rotterdam"', 'id = "uitzender-noord"'), "duplicate account id"),
         # a port must fit in 16 bits
         (("[retention]", "[sftp]\nport = 70000\n[retention]"), "sftp.port"),
+        # new keys every few packets would starve the transfers
+        (
+            ("[retention]", "[sftp]\nrekey_limit_bytes = 1000\n[retention]"),
+            "sftp.rekey_limit_bytes: must be 65536 or more",
+        ),
     ],
 )
 def test_each_problem_is_named_with_its_place(

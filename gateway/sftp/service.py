@@ -2,8 +2,9 @@
 
 Each accepted connection runs in its own thread under a catch-all: whatever one
 client does, the error is logged, its connection closed, and no other client
-notices. Paramiko adds a transport thread per connection and a thread per SFTP
-session.
+notices. Paramiko adds a transport thread per connection, which also answers
+the SFTP requests (:mod:`gateway.sftp.transport`), and a thread per SFTP session,
+which sends what cannot be sent at once and watches for idleness.
 
 Algorithms (see docs/sftp.md): paramiko 5 no longer offers ``ssh-rsa`` SHA-1
 signatures, ``diffie-hellman-group1``/``group14-sha1`` or group exchange with
@@ -38,6 +39,7 @@ from gateway.sftp.readahead import ReadAheadSocket
 from gateway.sftp.server import Budgets, Gatekeeper, Limits
 from gateway.sftp.session import SftpSession
 from gateway.sftp.slots import UPLOAD_PREFIX, SlotPool, recover
+from gateway.sftp.transport import GatewayTransport, check_paramiko
 from gateway.spool import Spool, make_private_dir
 
 DISABLED_ALGORITHMS = {
@@ -95,6 +97,7 @@ class SftpService:
         # Paramiko logs every failed handshake with a traceback; the service
         # records those itself (sftp.handshake_failed), once, without one.
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+        check_paramiko()
         Spool(self.config.gateway.spool).prepare(
             self.config.intermediaries, self.config.municipalities
         )
@@ -216,12 +219,13 @@ class SftpService:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Paramiko takes any socket-like object; its type stubs say socket only.
         reader = cast(socket.socket, ReadAheadSocket(sock))
-        transport = paramiko.Transport(
+        transport = GatewayTransport(
             reader,
             default_window_size=WINDOW_SIZE,
             default_max_packet_size=MAX_PACKET_SIZE,
             disabled_algorithms=DISABLED_ALGORITHMS,
             strict_kex=True,
+            rekey_bytes=self.config.sftp.rekey_limit_bytes,
         )
         timeout = float(self.config.sftp.handshake_timeout_seconds)
         transport.banner_timeout = timeout

@@ -1,9 +1,11 @@
 """One SFTP session: requests in, guarded file operations, replies out.
 
-The session reads whole requests from the SSH channel, answers every request
-already received, and sends the replies together before it waits for more:
-clients pipeline their writes and reads, and one channel packet per burst
-instead of one per reply keeps small-file uploads from being latency-bound.
+Requests reach the session in the SSH transport's own thread
+(:mod:`gateway.sftp.transport`), which answers every request already received
+and sends the replies together: clients pipeline their writes and reads, and
+one channel packet per burst instead of one per reply, with no thread switch
+between receiving a request and answering it, keeps small-file uploads from
+being latency-bound.
 
 Uploads are written to a hidden, unique name (a slot, :mod:`gateway.sftp.slots`)
 and renamed to their final name in the inbox only when the client closes the
@@ -18,12 +20,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import paramiko
+from paramiko.message import Message
 
 from gateway.sftp import protocol as wire
 from gateway.sftp.accounts import Right
@@ -32,13 +38,21 @@ from gateway.sftp.jail import DeniedError, Target, View, clean, rights_for_open
 from gateway.sftp.protocol import Attributes, Kind, MalformedError, Reader, Status
 from gateway.sftp.publish import rename_new
 from gateway.sftp.slots import UPLOAD_PREFIX, SlotPool, seal
+from gateway.sftp.transport import (
+    GatewayTransport,
+    can_send_now,
+    consumed,
+    send_message,
+)
 from gateway.spool import fsync_dir, is_temporary_name
 
 __all__ = ["UPLOAD_PREFIX", "SessionSettings", "SftpSession"]
 # Refused requests a session may make before it is closed: clients make a few
 # by accident, a prober makes hundreds (and each one is an audit event).
 MAX_DENIALS = 50
-_RECV_SIZE = 1024 * 1024
+# Replies answered before any is sent: a burst of reads of a large file must
+# not be answered all at once into memory.
+REPLY_BUDGET = 1024 * 1024
 _NAMES_PER_REPLY = 100
 _APPEND = wire.OpenFlag.APPEND.value
 _EXTENSIONS = (
@@ -124,6 +138,19 @@ class SftpSession(paramiko.SubsystemHandler):
         self.end_reason = "client closed"
         self.denials = 0
         self.handlers = self._handler_table()
+        self.channel = channel
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._input = bytearray()
+        self._queue: deque[bytes | Message] = deque()
+        self._draining = False
+        self._client_done = False
+        self._ended = False
+        self._idle_since = time.monotonic()
+        transport = channel.get_transport()
+        if not isinstance(transport, GatewayTransport):
+            raise TypeError("an SFTP session needs the gateway's SSH transport")
+        transport.attach(channel, self)
 
     def _handler_table(self) -> dict[int, Callable[[int, Reader], bytes]]:
         return {
@@ -148,40 +175,142 @@ class SftpSession(paramiko.SubsystemHandler):
             Kind.EXTENDED: self.extended,
         }
 
-    # The channel loop.
+    # The channel: requests arrive in the transport thread (see
+    # gateway.sftp.transport) and are answered there while replies can be sent
+    # without waiting. When they cannot (a key exchange, the client's window
+    # full), replies queue up and this session's own thread sends them; until
+    # the queue is empty no new request is answered, and the bytes read are not
+    # granted back to the client's window, which holds it to what it has sent.
 
     def start_subsystem(
         self, name: str, transport: paramiko.Transport, channel: paramiko.Channel
     ) -> None:
-        """Serve requests until the client leaves, idles too long or misbehaves."""
+        """Send what queues up, and end the session when it is over or idle."""
+        # Bounds a send waiting for the client's window, as idleness would.
         channel.settimeout(self.settings.idle_timeout)
-        buffer = bytearray()
+        with self._lock:
+            while not self._finished():
+                if self._queue:
+                    self._send_queued()
+                elif self._draining:
+                    self._draining = False
+                    self._work(inline=False)
+                else:
+                    self._wake.wait(self._until_idle())
+
+    def _finished(self) -> bool:
+        if self._ended:
+            return True
+        if self._idle_since + self.settings.idle_timeout <= time.monotonic():
+            self._end("idle timeout")
+        elif self._client_done and not self._queue and not self._draining:
+            self._end(self.end_reason)
+        return self._ended
+
+    def _until_idle(self) -> float:
+        return max(self._idle_since + self.settings.idle_timeout - time.monotonic(), 0)
+
+    def _send_queued(self) -> None:
+        # The item leaves the queue only once sent: while the queue is not
+        # empty, the transport thread answers nothing, so replies keep order.
+        item = self._queue[0]
+        self._lock.release()
         try:
-            while True:
-                chunk = channel.recv(_RECV_SIZE)
-                if not chunk:
-                    return
-                buffer += chunk
-                replies = self._answer_complete_requests(buffer)
-                if replies:
-                    channel.sendall(replies)
+            self._send(item)
+            reason = ""
         except TimeoutError:
-            self.end_reason = "idle timeout"
-        except MalformedError as exc:
-            self.end_reason = f"protocol violation: {exc}"
-        except TooManyDenialsError:
-            self.end_reason = "too many refused requests"
+            reason = "idle timeout"
         except (OSError, EOFError, paramiko.SSHException):
-            self.end_reason = "connection lost"
+            reason = "connection lost"
+        finally:
+            self._lock.acquire()
+        self._queue.popleft()
+        if reason:
+            self._end(reason)
+        else:
+            self._idle_since = time.monotonic()
+
+    def _send(self, item: bytes | Message) -> None:
+        if isinstance(item, Message):
+            send_message(self.channel, item)
+        else:
+            self.channel.sendall(item)
+
+    def received(self, data: bytes) -> None:
+        """Data from the client, in the transport thread: answer what is complete."""
+        with self._lock:
+            if self._ended:
+                return
+            self._idle_since = time.monotonic()
+            self._input += data
+            if self._queue or self._draining:
+                self._draining = True
+                self._wake.notify()
+            else:
+                self._work(inline=True)
+
+    def client_done(self) -> None:
+        """EOF or close from the client: end once every reply has gone out."""
+        with self._lock:
+            self._client_done = True
+            if not self._queue and not self._draining:
+                self._end(self.end_reason)
+
+    def connection_lost(self) -> None:
+        """The transport stopped: end now."""
+        with self._lock:
+            self._end(self.end_reason if self._client_done else "connection lost")
+
+    def _work(self, *, inline: bool) -> None:
+        # Called with the lock held. Answers a portion of the complete requests
+        # at a time, so that replies never pile up beyond REPLY_BUDGET.
+        while not self._ended:
+            items = self._answer_portion()
+            if not items:
+                return
+            replies = sum(len(i) for i in items if isinstance(i, bytes))
+            if not inline or not can_send_now(self.channel, replies):
+                self._queue.extend(items)
+                self._draining = True
+                self._wake.notify()
+                return
+            try:
+                for item in items:
+                    self._send(item)
+            except (OSError, EOFError, paramiko.SSHException):
+                self._end("connection lost")
+
+    def _answer_portion(self) -> list[bytes | Message]:
+        before = len(self._input)
+        try:
+            replies = self._answer_complete_requests(self._input)
+        except MalformedError as exc:
+            self._end(f"protocol violation: {exc}")
+            return []
+        except TooManyDenialsError:
+            self._end("too many refused requests")
+            return []
         except Exception as exc:  # the catch-all: log, and end this session only
-            self.end_reason = f"internal error ({type(exc).__name__})"
+            self._end(f"internal error ({type(exc).__name__})")
             self.recorder.failed(self.end_reason)
+            return []
+        grant = consumed(self.channel, before - len(self._input))
+        return [i for i in (grant, replies) if i]
+
+    def _end(self, reason: str) -> None:
+        # Called with the lock held.
+        if not self._ended:
+            self._ended = True
+            self.end_reason = reason
+            self._wake.notify()
 
     def finish_subsystem(self) -> None:
         """Drop unfinished uploads and close every handle."""
-        for handle in self.handles.values():
-            self._discard(handle)
-        self.handles.clear()
+        with self._lock:
+            self._ended = True
+            for handle in self.handles.values():
+                self._discard(handle)
+            self.handles.clear()
         try:
             super().finish_subsystem()
             # The client is gone; renames its uploads left unflushed go to disk.
@@ -191,7 +320,8 @@ class SftpSession(paramiko.SubsystemHandler):
 
     def _answer_complete_requests(self, buffer: bytearray) -> bytes:
         replies: list[bytes] = []
-        while len(buffer) >= 4:
+        size = 0
+        while len(buffer) >= 4 and size < REPLY_BUDGET:
             length = int.from_bytes(buffer[:4], "big")
             if not 5 <= length <= wire.MAX_PACKET:
                 raise MalformedError("request length out of range")
@@ -200,6 +330,7 @@ class SftpSession(paramiko.SubsystemHandler):
             body = bytes(buffer[4 : 4 + length])
             del buffer[: 4 + length]
             replies.append(self._answer(body))
+            size += len(replies[-1])
         return b"".join(replies)
 
     def _answer(self, body: bytes) -> bytes:
