@@ -264,7 +264,7 @@ class SftpSession(paramiko.SubsystemHandler):
     def _work(self, *, inline: bool) -> None:
         # Called with the lock held. Answers a portion of the complete requests
         # at a time, so that replies never pile up beyond REPLY_BUDGET.
-        while not self._ended:
+        while not self._ended and self._complete_request_waits():
             items = self._answer_portion()
             if not items:
                 return
@@ -279,6 +279,13 @@ class SftpSession(paramiko.SubsystemHandler):
                     self._send(item)
             except (OSError, EOFError, paramiko.SSHException):
                 self._end("connection lost")
+
+    def _complete_request_waits(self) -> bool:
+        # Or a length no request may have, which ends the session at once.
+        if len(self._input) < 4:
+            return False
+        length = int.from_bytes(self._input[:4], "big")
+        return not 5 <= length <= wire.MAX_PACKET or len(self._input) >= 4 + length
 
     def _answer_portion(self) -> list[bytes | Message]:
         before = len(self._input)

@@ -137,6 +137,27 @@ def _reply(channel: paramiko.Channel) -> bytes:
     return exactly(int.from_bytes(exactly(4), "big"))
 
 
+@contextmanager
+def raw_channel(server: RunningServer, account: str) -> Iterator[paramiko.Channel]:
+    """An ``sftp`` subsystem channel past INIT, for requests written by hand."""
+    sock = socket.create_connection(("127.0.0.1", server.service.port))
+    transport = paramiko.Transport(sock)
+    try:
+        transport.connect(
+            hostkey=server.service.host_key,
+            username=account,
+            pkey=load_private_key(server.key(account)),
+        )
+        channel = transport.open_session()
+        channel.settimeout(20)
+        channel.invoke_subsystem("sftp")
+        channel.sendall(wire.u32(5) + bytes([wire.Kind.INIT]) + wire.u32(3))
+        assert _reply(channel)[0] == wire.Kind.VERSION
+        yield channel
+    finally:
+        transport.close()
+
+
 def test_a_burst_of_reads_is_answered_a_portion_at_a_time(
     sftp_server: RunningServer,
 ) -> None:
@@ -147,18 +168,7 @@ def test_a_burst_of_reads_is_answered_a_portion_at_a_time(
     (sftp_server.spool / "outbox" / "rotterdam" / name).write_bytes(content)
     reads = 400  # 100 MB of replies if all were built at once
 
-    sock = socket.create_connection(("127.0.0.1", sftp_server.service.port))
-    transport = paramiko.Transport(sock)
-    try:
-        transport.connect(
-            hostkey=sftp_server.service.host_key,
-            username="rotterdam",
-            pkey=load_private_key(sftp_server.key("rotterdam")),
-        )
-        channel = transport.open_session()
-        channel.invoke_subsystem("sftp")
-        channel.sendall(wire.u32(5) + bytes([wire.Kind.INIT]) + wire.u32(3))
-        assert _reply(channel)[0] == wire.Kind.VERSION
+    with raw_channel(sftp_server, "rotterdam") as channel:
         path = wire.string(f"/outbox/{name}")
         channel.sendall(_request(wire.Kind.OPEN, 1, path, wire.u32(1), wire.u32(0)))
         opened = _reply(channel)
@@ -174,8 +184,24 @@ def test_a_burst_of_reads_is_answered_a_portion_at_a_time(
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-    finally:
-        transport.close()
 
     assert whole == reads
     assert peak < 30 * MEGABYTE
+
+
+def test_a_request_length_no_request_has_ends_the_session(
+    sftp_server: RunningServer,
+) -> None:
+    """A length field beyond the largest request is refused at once, before
+    the server waits for the 4 GiB it announces."""
+    with raw_channel(sftp_server, "rotterdam") as channel:
+        channel.sendall(b"\xff\xff\xff\xff" + bytes([wire.Kind.READ]))
+
+        assert channel.recv(1) == b""
+
+    assert wait_for(
+        lambda: (
+            [e["reason"] for e in sftp_server.events("session.closed")]
+            == ["protocol violation: request length out of range"]
+        )
+    )
