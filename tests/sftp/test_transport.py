@@ -31,10 +31,8 @@ MEGABYTE = 1024 * 1024
 
 
 @contextmanager
-def small_window_session(
-    server: RunningServer, account: str, window: int
-) -> Iterator[paramiko.SFTPClient]:
-    """A paramiko SFTP session whose channel window is *window* bytes."""
+def logged_in(server: RunningServer, account: str) -> Iterator[paramiko.Transport]:
+    """A paramiko client transport logged in as *account*."""
     sock = socket.create_connection(("127.0.0.1", server.service.port))
     transport = paramiko.Transport(sock)
     try:
@@ -43,14 +41,23 @@ def small_window_session(
             username=account,
             pkey=load_private_key(server.key(account)),
         )
+        yield transport
+    finally:
+        transport.close()
+
+
+@contextmanager
+def small_window_session(
+    server: RunningServer, account: str, window: int
+) -> Iterator[paramiko.SFTPClient]:
+    """A paramiko SFTP session whose channel window is *window* bytes."""
+    with logged_in(server, account) as transport:
         client = paramiko.SFTPClient.from_transport(
             transport, window_size=window, max_packet_size=min(window, 32768)
         )
         assert client is not None
         with client:
             yield client
-    finally:
-        transport.close()
 
 
 def test_the_paramiko_internals_used_are_there() -> None:
@@ -140,22 +147,13 @@ def _reply(channel: paramiko.Channel) -> bytes:
 @contextmanager
 def raw_channel(server: RunningServer, account: str) -> Iterator[paramiko.Channel]:
     """An ``sftp`` subsystem channel past INIT, for requests written by hand."""
-    sock = socket.create_connection(("127.0.0.1", server.service.port))
-    transport = paramiko.Transport(sock)
-    try:
-        transport.connect(
-            hostkey=server.service.host_key,
-            username=account,
-            pkey=load_private_key(server.key(account)),
-        )
+    with logged_in(server, account) as transport:
         channel = transport.open_session()
         channel.settimeout(20)
         channel.invoke_subsystem("sftp")
         channel.sendall(wire.u32(5) + bytes([wire.Kind.INIT]) + wire.u32(3))
         assert _reply(channel)[0] == wire.Kind.VERSION
         yield channel
-    finally:
-        transport.close()
 
 
 def test_a_burst_of_reads_is_answered_a_portion_at_a_time(
