@@ -4,7 +4,9 @@ Both servers are started on loopback in the same run and fed by the stock
 OpenSSH ``sftp`` client in batch mode:
 
 - one large file (100 MB, ``--quick``: 20 MB), MB/s;
-- many small files (500 of 4 KB, ``--quick``: 100), files/s.
+- many small files (500 of 4 KB, ``--quick``: 100), files/s, in rounds that
+  alternate between the two servers (``--rounds``, 5), each side's median
+  round counting.
 
 The OpenSSH baseline is ``sshd`` with its ``sftp-server`` subsystem when an
 ``sshd`` is installed (Debian's openssh-server) and can be started here (it
@@ -14,7 +16,7 @@ SSH transport at all (no encryption, no MAC): a much harder baseline, printed
 as such. Targets: the large upload within 1.3 times
 OpenSSH's time, the small files no slower than OpenSSH.
 
-Run: ``.venv/bin/python bench/sftp.py [--quick] [--cipher aes128-gcm@openssh.com]``;
+Run: ``.venv/bin/python bench/sftp.py [--quick] [--rounds N] [--cipher C]``;
 by default the client negotiates with each server on its own (OpenSSH picks
 chacha20-poly1305, which paramiko lacks, so Loonbrug gets aes128-ctr).
 """
@@ -162,7 +164,7 @@ def main() -> None:
         "(default: what the client negotiates with each)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="small-file rounds per server (3)"
+        "--rounds", type=int, default=5, help="small-file rounds per server (5)"
     )
     args = parser.parse_args()
     extra = ["-o", f"Ciphers={args.cipher}"] if args.cipher else []
@@ -241,7 +243,13 @@ def measure(
 def _small_round(
     side: Side, small: list[Path], work: Path, number: int, put: str = "put"
 ) -> float:
-    """Seconds for one round of small files, checked on arrival and removed."""
+    """Seconds for one round of small files, checked on arrival.
+
+    The files stay: removing them would make the next round's file creations
+    slower on some file systems (ext4 without a journal passes over inodes
+    freed in the last few seconds), which OpenSSH, creating each file while
+    its client waits, would feel more than Loonbrug, which makes them ahead.
+    """
     os.sync()
     names = [f"r{number}-{path.name}" for path in small]
     lines = [
@@ -250,8 +258,6 @@ def _small_round(
     ]
     seconds = run_batch(side.command, work / "batch-small", lines)
     check_arrived(side.local, dict.fromkeys(names, 4096))
-    for name in names:
-        (side.local / name).unlink()
     return seconds
 
 
@@ -281,7 +287,7 @@ def check_arrived(folder: Path, expected: dict[str, int]) -> None:
     found = {
         p.name: p.stat().st_size for p in folder.iterdir() if not p.name.startswith(".")
     }
-    if found != expected:
+    if any(found.get(name) != size for name, size in expected.items()):
         raise SystemExit(f"uploads missing or short in {folder}")
 
 
