@@ -86,3 +86,25 @@ def test_a_send_into_a_full_buffer_waits_as_the_socket_does(
     while received < sent:
         received += len(peer.recv(1 << 20))
     assert writer.send(b"more") == 4
+
+
+def test_a_tcp_socket_acknowledges_at_once_after_each_read() -> None:
+    """After request and reply have gone back and forth, Linux would delay its
+    acknowledgements; the read-ahead keeps asking it to acknowledge at once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname()[:2])
+    server, _ = listener.accept()
+    reader = ReadAheadSocket(server)
+    states = []
+    try:
+        for _ in range(20):
+            client.sendall(b"request")
+            assert reader.recv(100) == b"request"
+            states.append(server.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK))
+            server.sendall(b"reply")
+            assert client.recv(100) == b"reply"
+    finally:
+        for sock in (client, server, listener):
+            sock.close()
+
+    assert states == [1] * 20
