@@ -218,9 +218,9 @@ def measure(
     """Every measurement, the two servers taking turns.
 
     The machine's speed drifts, and the disk still writes back one phase's
-    data during the next. So the servers alternate round by round, every
-    upload starts once the disk has settled (``sync``), and the report takes
-    the median round of each side.
+    data during the next. So the servers alternate round by round, each going
+    first in every other round, every upload starts once the disk has settled
+    (``sync``), and the report takes the median round of each side.
     """
     figures = Figures()
     for side in sides:
@@ -233,8 +233,11 @@ def measure(
         check_arrived(side.local, {"big.gpg": big.stat().st_size})
         (side.local / "big.gpg").unlink()
     for number in range(rounds):
-        for index, side in enumerate(sides):
-            figures.small[index].append(_small_round(side, small, work, number))
+        # Each server goes first in every other round.
+        order = [0, 1] if number % 2 == 0 else [1, 0]
+        for index in order:
+            seconds = _small_round(sides[index], small, work, number)
+            figures.small[index].append(seconds)
     # OpenSSH asked for the durability Loonbrug always gives: information only.
     figures.flushed = _small_round(sides[1], small, work, rounds, "put -f")
     return figures
