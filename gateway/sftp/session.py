@@ -264,7 +264,7 @@ class SftpSession(paramiko.SubsystemHandler):
     def _work(self, *, inline: bool) -> None:
         # Called with the lock held. Answers a portion of the complete requests
         # at a time, so that replies never pile up beyond REPLY_BUDGET.
-        while not self._ended and self._complete_request_waits():
+        while not self._ended:
             items = self._answer_portion()
             if not items:
                 return
@@ -280,13 +280,6 @@ class SftpSession(paramiko.SubsystemHandler):
             except (OSError, EOFError, paramiko.SSHException):
                 self._end("connection lost")
 
-    def _complete_request_waits(self) -> bool:
-        # Or a length no request may have, which ends the session at once.
-        if len(self._input) < 4:
-            return False
-        length = int.from_bytes(self._input[:4], "big")
-        return not 5 <= length <= wire.MAX_PACKET or len(self._input) >= 4 + length
-
     def _answer_portion(self) -> list[bytes | Message]:
         before = len(self._input)
         try:
@@ -301,6 +294,8 @@ class SftpSession(paramiko.SubsystemHandler):
             self._end(f"internal error ({type(exc).__name__})")
             self.recorder.failed(self.end_reason)
             return []
+        if len(self._input) == before:
+            return []  # no whole request yet
         grant = consumed(self.channel, before - len(self._input))
         return [i for i in (grant, replies) if i]
 
