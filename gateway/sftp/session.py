@@ -35,9 +35,10 @@ from gateway.sftp import protocol as wire
 from gateway.sftp.accounts import Right
 from gateway.sftp.events import Recorder
 from gateway.sftp.jail import DeniedError, Target, View, clean, rights_for_open
+from gateway.sftp.kernel import start_writeback
 from gateway.sftp.protocol import Attributes, Kind, MalformedError, Reader, Status
 from gateway.sftp.publish import rename_new
-from gateway.sftp.slots import UPLOAD_PREFIX, SlotPool, seal
+from gateway.sftp.slots import SMALL_UPLOAD_BYTES, UPLOAD_PREFIX, SlotPool, seal
 from gateway.sftp.transport import (
     GatewayTransport,
     can_send_now,
@@ -85,7 +86,7 @@ class SettingsSource(Protocol):
         """Settings for the session of the logged-in account."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Upload:
     """An upload in progress: the hidden file and the name it will get."""
 
@@ -147,6 +148,8 @@ class SftpSession(paramiko.SubsystemHandler):
         self._client_done = False
         self._ended = False
         self._idle_since = time.monotonic()
+        # Small uploads written to since the last replies went out.
+        self._written: list[Upload] = []
         transport = channel.get_transport()
         if not isinstance(transport, GatewayTransport):
             raise TypeError("an SFTP session needs the gateway's SSH transport")
@@ -267,18 +270,27 @@ class SftpSession(paramiko.SubsystemHandler):
         while not self._ended:
             items = self._answer_portion()
             if not items:
-                return
+                break
             replies = sum(len(i) for i in items if isinstance(i, bytes))
             if not inline or not can_send_now(self.channel, replies):
                 self._queue.extend(items)
                 self._draining = True
                 self._wake.notify()
-                return
+                break
             try:
                 for item in items:
                     self._send(item)
             except (OSError, EOFError, paramiko.SSHException):
                 self._end("connection lost")
+        self._write_back()
+
+    def _write_back(self) -> None:
+        # The replies are out (or queued) and the client is busy with them: a
+        # good moment to have the disk start on the data the close will flush.
+        for upload in self._written:
+            if upload.fd >= 0:
+                start_writeback(upload.fd)
+        self._written.clear()
 
     def _answer_portion(self) -> list[bytes | Message]:
         before = len(self._input)
@@ -382,6 +394,7 @@ class SftpSession(paramiko.SubsystemHandler):
     def _discard(self, handle: Handle) -> None:
         if isinstance(handle, Upload):
             os.close(handle.fd)
+            handle.fd = -1
             handle.temp.unlink(missing_ok=True)
         elif isinstance(handle, Download):
             os.close(handle.fd)
@@ -496,6 +509,11 @@ class SftpSession(paramiko.SubsystemHandler):
             # A lost write (disk full) must not become a file with a hole.
             handle.problem = f"write failed ({errno.errorcode.get(exc.errno or 0)})"
             raise
+        # A small upload's data goes to the disk as soon as the reply is out
+        # (see _write_back), so its close flushes little more than the inode.
+        # Large uploads are left to their close's flush, as before.
+        if offset + len(data) <= SMALL_UPLOAD_BYTES and handle not in self._written:
+            self._written.append(handle)
         return wire.status(request_id, Status.OK)
 
     def read(self, request_id: int, reader: Reader) -> bytes:

@@ -16,9 +16,13 @@ this module needs one flush on the client's path:
 2. At close, an upload of at most :data:`SMALL_UPLOAD_BYTES` gets a completion
    record in an extended attribute of its own file (final name, size and
    SHA-256 of the content); one ``fsync`` makes data and record durable
-   together. Then the slot is renamed to its final name in the inbox and the
-   client is answered; the inbox folder is flushed later, at the next batch of
-   slots or when the session ends, for many uploads at once.
+   together. By then the data is mostly on the disk already: the session
+   starts its writeback (:func:`gateway.sftp.kernel.start_writeback`) as soon
+   as each write is answered, while the client reads the reply, so the flush
+   the client waits for writes little more than the inode. Then the slot is
+   renamed to its final name in the inbox and the client is answered; the
+   inbox folder is flushed later, at the next batch of slots or when the
+   session ends, for many uploads at once.
 3. After a crash, :func:`recover` renames every slot with a valid record whose
    content still matches it to its final name, and removes every other slot.
    The digest makes sure a record that reached the disk without all of its
@@ -36,7 +40,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,16 +72,24 @@ class SlotPool:
     A background thread makes the next batch when an inbox's ready slots fall
     to *refill_at* (half a batch unless told), so uploads rarely wait for it;
     an upload that finds none ready makes a batch itself. :meth:`drain` stops
-    the thread.
+    the thread. *flush_folder* makes a folder's entries durable (``fsync`` of
+    the folder unless told).
     """
 
-    def __init__(self, batch: int = BATCH, refill_at: int | None = None) -> None:
+    def __init__(
+        self,
+        batch: int = BATCH,
+        refill_at: int | None = None,
+        flush_folder: Callable[[Path], None] = fsync_dir,
+    ) -> None:
         self.batch = batch
+        self._flush_folder = flush_folder
         self.refill_at = batch // 2 if refill_at is None else refill_at
         self._ready: dict[Path, list[Path]] = {}
         self._wanted: set[Path] = set()
         self._unflushed: set[Path] = set()
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._maker: threading.Thread | None = None
         self._stopping = False
@@ -130,12 +142,14 @@ class SlotPool:
         paths = self._make_files(inbox)
         with self._lock:
             self._ready.setdefault(inbox, []).extend(paths)
-            # Renames into inboxes since the last flush ride along.
-            self._flush(self._unflushed)
+        # Renames into inboxes since the last flush ride along.
+        self.flush()
 
     def _new_batch(self, inbox: Path) -> list[Path]:
+        # Called with the lock held, by an upload that found no slot ready.
+        # Making the batch flushes this inbox folder, renames into it included.
         paths = self._make_files(inbox)
-        self._flush(self._unflushed)
+        self._unflushed.discard(inbox)
         return paths
 
     def _make_files(self, inbox: Path) -> list[Path]:
@@ -146,7 +160,7 @@ class SlotPool:
         ]
         for path in paths:
             os.close(os.open(path, _CREATE, FILE_MODE))
-        fsync_dir(folder)
+        self._flush_folder(folder)
         return paths
 
     def published(self, inbox: Path) -> None:
@@ -155,15 +169,23 @@ class SlotPool:
             self._unflushed.add(inbox)
 
     def flush(self) -> None:
-        """Flush every inbox folder that received a rename since the last flush."""
-        with self._lock:
-            self._flush(self._unflushed)
+        """Flush every inbox folder that received a rename before this call.
 
-    @staticmethod
-    def _flush(folders: set[Path]) -> None:
-        for folder in sorted(folders):
-            fsync_dir(folder)
-        folders.clear()
+        The flushing happens outside the pool's lock, so that uploads taking
+        slots never wait for the disk; a second lock makes a call that finds
+        another one flushing wait until that one is done.
+        """
+        with self._flushing:
+            with self._lock:
+                folders = sorted(self._unflushed)
+                self._unflushed.clear()
+            for index, folder in enumerate(folders):
+                try:
+                    self._flush_folder(folder)
+                except OSError:
+                    with self._lock:
+                        self._unflushed.update(folders[index:])
+                    raise
 
     def drain(self) -> None:
         """Stop making slots, flush, and remove the slots no upload has taken."""
@@ -173,8 +195,8 @@ class SlotPool:
             maker = self._maker
         if maker is not None:
             maker.join()
+        self.flush()
         with self._lock:
-            self._flush(self._unflushed)
             for paths in self._ready.values():
                 for path in paths:
                     path.unlink(missing_ok=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from gateway.audit import MemoryAudit
+from gateway.sftp.kernel import start_writeback
 from gateway.sftp.service import SftpService
 from gateway.sftp.slots import (
     RECORD_ATTRIBUTE,
@@ -19,6 +21,7 @@ from gateway.sftp.slots import (
     recover,
     seal,
 )
+from gateway.spool import fsync_dir
 from tests.support.sftp import start_server
 
 ACCOUNT = "uitzender-noord"
@@ -199,3 +202,56 @@ def test_service_start_recovers_and_stop_removes_unused_slots(tmp_path: Path) ->
 
     assert os.listdir(inbox) == ["after-crash.gpg"]
     assert slot_files(inbox) == []
+
+
+def test_taking_a_slot_never_waits_for_a_folder_flush(inbox: Path) -> None:
+    """Flushing inbox folders happens outside the pool's lock; a second flush
+    waits for the one under way, so it still returns only once all is flushed."""
+    blocking, flushing, release = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+
+    def flush_folder(folder: Path) -> None:
+        if blocking.is_set():
+            flushing.set()
+            release.wait(30)
+        fsync_dir(folder)
+
+    pool = SlotPool(batch=8, refill_at=0, flush_folder=flush_folder)
+    os.close(pool.take(inbox).fd)
+    pool.published(inbox)
+    blocking.set()
+    first = threading.Thread(target=pool.flush)
+    first.start()
+    assert flushing.wait(30)
+    taken: list[int] = []
+    taker = threading.Thread(target=lambda: taken.append(pool.take(inbox).fd))
+    taker.start()
+    second_done = threading.Event()
+    second = threading.Thread(target=lambda: (pool.flush(), second_done.set()))
+    second.start()
+
+    taker.join(30)
+    assert taken, "take() waited for the flush"
+    assert not second_done.is_set()
+    release.set()
+    first.join(30)
+    assert second_done.wait(30)
+    os.close(taken[0])
+    pool.drain()
+
+
+def test_starting_writeback_that_fails_changes_nothing(tmp_path: Path) -> None:
+    """Writeback is a hint: on a descriptor it cannot use, it raises nothing,
+    and on a real file the content stays as written."""
+    start_writeback(-1)
+    path = tmp_path / "data"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b"content")
+        start_writeback(fd)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"content"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import sqlite3
 import subprocess
 import threading
 from pathlib import Path
+
+import pytest
 
 from gateway.audit import MemoryAudit
 from gateway.sftp.service import SftpService
@@ -282,3 +285,46 @@ def test_stale_hidden_uploads_are_removed_at_start(tmp_path: Path) -> None:
     second.stop()
 
     assert sorted(os.listdir(inbox)) == ["complete.gpg"]
+
+
+_CACHESTAT = 451  # the system call's number on every architecture
+
+
+def _dirty_pages(fd: int) -> int | None:
+    """Pages of *fd*'s file not yet handed to the disk (``cachestat(2)``, Linux
+    6.5); None where the kernel cannot tell."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    window = (ctypes.c_uint64 * 2)(0, 0)
+    counts = (ctypes.c_uint64 * 5)()
+    if libc.syscall(_CACHESTAT, fd, window, counts, 0) != 0:
+        return None
+    return int(counts[1])
+
+
+def test_a_small_upload_goes_to_the_disk_while_the_client_reads_the_reply(
+    sftp_server: RunningServer,
+) -> None:
+    """Once a write is answered, its data is on its way to the disk, so that
+    the close has little left to flush: no page of the upload stays dirty."""
+    inbox = sftp_server.spool / "inbox" / NOORD
+    probe = inbox / "probe"
+    with probe.open("wb") as handle:
+        handle.write(b"x" * 4096)
+        handle.flush()
+        if not _dirty_pages(handle.fileno()):
+            pytest.skip("this kernel or file system does not report dirty pages")
+    probe.unlink()
+
+    with paramiko_session(sftp_server, NOORD) as sftp:
+        upload = sftp.open("/inbox/week.gpg", "wb")
+        upload.write(os.urandom(8192))
+        upload.flush()
+        sftp.stat("/inbox")  # answered after the write's writeback began
+        [slot] = partial_uploads(sftp_server)
+        fd = os.open(inbox / slot, os.O_RDONLY)
+        try:
+            assert _dirty_pages(fd) == 0
+        finally:
+            os.close(fd)
+        upload.close()
+    assert (inbox / "week.gpg").stat().st_size == 8192
