@@ -149,7 +149,7 @@ class SftpSession(paramiko.SubsystemHandler):
         self._ended = False
         self._idle_since = time.monotonic()
         # Small uploads written to since the last replies went out.
-        self._written: list[Upload] = []
+        self._written: set[Upload] = set()
         transport = channel.get_transport()
         if not isinstance(transport, GatewayTransport):
             raise TypeError("an SFTP session needs the gateway's SSH transport")
@@ -512,8 +512,8 @@ class SftpSession(paramiko.SubsystemHandler):
         # A small upload's data goes to the disk as soon as the reply is out
         # (see _write_back), so its close flushes little more than the inode.
         # Large uploads are left to their close's flush, as before.
-        if offset + len(data) <= SMALL_UPLOAD_BYTES and handle not in self._written:
-            self._written.append(handle)
+        if offset + len(data) <= SMALL_UPLOAD_BYTES:
+            self._written.add(handle)
         return wire.status(request_id, Status.OK)
 
     def read(self, request_id: int, reader: Reader) -> bytes:
