@@ -14,9 +14,13 @@ this module needs one flush on the client's path:
    it only as a bare creation, left to the next rescan). The watcher and the
    daemon's scans skip hidden names.
 2. At close, an upload of at most :data:`SMALL_UPLOAD_BYTES` gets a completion
-   record in an extended attribute of its own file (final name, size and
-   SHA-256 of the content); one ``fsync`` makes data and record durable
-   together. By then the data is mostly on the disk already: the session
+   record in an extended attribute of its own file (final name, size and the
+   first 128 bits of the content's SHA-256); one ``fsync`` makes data and
+   record durable together. The record is binary and its attribute's name
+   short so that, for final names up to :data:`NAME_IN_INODE` bytes, it fits
+   in the inode itself (ext4's 256-byte inodes have 68 bytes for it): a
+   longer record needs a block of its own, one more write for the ``fsync``
+   to wait for. By then the data is mostly on the disk already: the session
    starts its writeback (:func:`gateway.sftp.kernel.start_writeback`) as soon
    as each write is answered, while the client reads the reply, so the flush
    the client waits for writes little more than the inode. Then the slot is
@@ -38,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -49,10 +54,18 @@ from gateway.sftp.publish import rename_new
 from gateway.spool import FILE_MODE, NO_ATTRIBUTES, fsync_dir, make_private_dir
 
 UPLOAD_PREFIX = ".upload-"
-RECORD_ATTRIBUTE = "user.loonbrug.upload"
+RECORD_ATTRIBUTE = "user.lbup"
+# Records written before version 2, still read at recovery.
+LEGACY_RECORD_ATTRIBUTE = "user.loonbrug.upload"
 SMALL_UPLOAD_BYTES = 1024 * 1024
 BATCH = 32
-_RECORD_VERSION = "v1"
+_RECORD_VERSION = 2
+_LEGACY_RECORD_VERSION = "v1"
+# Version, content size, the first 16 bytes of the content's SHA-256; the
+# final name follows.
+_RECORD = struct.Struct(">BI16s")
+# The longest final name whose record fits in a 256-byte ext4 inode.
+NAME_IN_INODE = 68 - _RECORD.size
 _OPEN_SLOT = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -73,7 +86,9 @@ class SlotPool:
     to *refill_at* (half a batch unless told), so uploads rarely wait for it;
     an upload that finds none ready makes a batch itself. :meth:`drain` stops
     the thread. *flush_folder* makes a folder's entries durable (``fsync`` of
-    the folder unless told).
+    the folder unless told); the background thread also flushes each slot it
+    makes, once its name is durable, with *flush_file* (``os.fsync`` of the
+    open file unless told).
     """
 
     def __init__(
@@ -81,9 +96,11 @@ class SlotPool:
         batch: int = BATCH,
         refill_at: int | None = None,
         flush_folder: Callable[[Path], None] = fsync_dir,
+        flush_file: Callable[[int], None] = os.fsync,
     ) -> None:
         self.batch = batch
         self._flush_folder = flush_folder
+        self._flush_file = flush_file
         self.refill_at = batch // 2 if refill_at is None else refill_at
         self._ready: dict[Path, list[Path]] = {}
         self._wanted: set[Path] = set()
@@ -139,7 +156,11 @@ class SlotPool:
                 logs.get("sftp").warning("sftp.slots_failed", error=exc.strerror)
 
     def _add_batch(self, inbox: Path) -> None:
-        paths = self._make_files(inbox)
+        # Each slot also gets its own first flush, here rather than at its
+        # upload's close: on ext4 without a journal, a new file's first fsync
+        # also writes its folder, which by the time of the close holds other
+        # uploads' renames, one more write for the client to wait for.
+        paths = self._make_files(inbox, self._flush_file)
         with self._lock:
             self._ready.setdefault(inbox, []).extend(paths)
         # Renames into inboxes since the last flush ride along.
@@ -152,15 +173,25 @@ class SlotPool:
         self._unflushed.discard(inbox)
         return paths
 
-    def _make_files(self, inbox: Path) -> list[Path]:
+    def _make_files(
+        self, inbox: Path, flush_each: Callable[[int], None] | None = None
+    ) -> list[Path]:
         folder = self.folder(inbox)
         make_private_dir(folder)
         paths = [
             folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}" for _ in range(self.batch)
         ]
-        for path in paths:
-            os.close(os.open(path, _CREATE, FILE_MODE))
-        self._flush_folder(folder)
+        fds: list[int] = []
+        try:
+            for path in paths:
+                fds.append(os.open(path, _CREATE, FILE_MODE))
+            self._flush_folder(folder)
+            if flush_each is not None:
+                for fd in fds:
+                    flush_each(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
         return paths
 
     def published(self, inbox: Path) -> None:
@@ -239,25 +270,63 @@ def seal(fd: int, name: str, size: int) -> bool:
 
 
 def _record(name: str, content: bytes) -> bytes:
-    digest = hashlib.sha256(content).hexdigest()
-    return f"{_RECORD_VERSION} {len(content)} {digest} {name}".encode()
+    digest = hashlib.sha256(content).digest()[:16]
+    return _RECORD.pack(_RECORD_VERSION, len(content), digest) + name.encode()
 
 
 def recorded_name(path: Path) -> str | None:
     """The final name a slot's valid completion record gives, else None."""
     try:
-        record = os.getxattr(path, RECORD_ATTRIBUTE, follow_symlinks=False)
-        version, size, digest, name = record.decode().split(" ", 3)
-        content = path.read_bytes() if int(size) <= SMALL_UPLOAD_BYTES else b""
+        record = _read_record(path)
+        content = path.read_bytes() if record.size <= SMALL_UPLOAD_BYTES else b""
     except (OSError, ValueError):
         return None
     valid = (
-        version == _RECORD_VERSION
-        and len(content) == int(size)
-        and hashlib.sha256(content).hexdigest() == digest
-        and _plain_name(name)
+        len(content) == record.size
+        and record.matches(content)
+        and _plain_name(record.name)
     )
-    return name if valid else None
+    return record.name if valid else None
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A completion record read back from a slot."""
+
+    size: int
+    name: str
+    digest: bytes
+    # Legacy records hold the whole SHA-256, in hexadecimal.
+    legacy: bool = False
+
+    def matches(self, content: bytes) -> bool:
+        actual = hashlib.sha256(content)
+        if self.legacy:
+            return actual.hexdigest().encode() == self.digest
+        return actual.digest()[:16] == self.digest
+
+
+def _read_record(path: Path) -> _Record:
+    # OSError when the slot has no record (or has gone), ValueError when what
+    # it has is not a record.
+    try:
+        raw = os.getxattr(path, RECORD_ATTRIBUTE, follow_symlinks=False)
+    except OSError:
+        return _read_legacy_record(path)
+    if len(raw) < _RECORD.size:
+        raise ValueError("record too short")
+    version, size, digest = _RECORD.unpack_from(raw)
+    if version != _RECORD_VERSION:
+        raise ValueError("unknown record version")
+    return _Record(size, raw[_RECORD.size :].decode(), digest)
+
+
+def _read_legacy_record(path: Path) -> _Record:
+    raw = os.getxattr(path, LEGACY_RECORD_ATTRIBUTE, follow_symlinks=False)
+    version, size, digest, name = raw.decode().split(" ", 3)
+    if version != _LEGACY_RECORD_VERSION:
+        raise ValueError("unknown record version")
+    return _Record(int(size), name, digest.encode(), legacy=True)
 
 
 def _plain_name(name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from gateway.audit import MemoryAudit
 from gateway.sftp.kernel import start_writeback
 from gateway.sftp.service import SftpService
 from gateway.sftp.slots import (
+    LEGACY_RECORD_ATTRIBUTE,
+    NAME_IN_INODE,
     RECORD_ATTRIBUTE,
     SMALL_UPLOAD_BYTES,
     UPLOAD_PREFIX,
@@ -83,6 +86,31 @@ def test_slots_come_from_batches_whose_names_are_flushed(inbox: Path) -> None:
     assert sorted(s.path.name for s in slots) == slot_files(inbox)
 
 
+def test_slots_made_in_the_background_are_flushed_before_use(inbox: Path) -> None:
+    """Each slot of a background batch gets its first flush before any upload
+    can take it, so that the flush at its close writes only its own inode."""
+    flushed: list[int] = []
+    batch_flushed = threading.Event()
+
+    def flush_file(fd: int) -> None:
+        os.fsync(fd)
+        flushed.append(os.fstat(fd).st_ino)
+        if len(flushed) == 4:
+            batch_flushed.set()
+
+    pool = SlotPool(batch=4, flush_file=flush_file)
+    first = [pool.take(inbox) for _ in range(2)]  # the second asks for a batch
+    assert batch_flushed.wait(30)
+    later = [pool.take(inbox) for _ in range(4)]
+
+    assert not {os.fstat(s.fd).st_ino for s in first} & set(flushed)
+    assert {os.fstat(s.fd).st_ino for s in later} <= set(flushed)
+    assert all(os.fstat(s.fd).st_size == 0 for s in first + later)
+    for slot in first + later:
+        os.close(slot.fd)
+    pool.drain()
+
+
 def test_a_slot_that_is_not_as_made_is_not_used(inbox: Path) -> None:
     """A ready slot that gained content is passed over for a new hidden file."""
     pool = SlotPool(batch=2, refill_at=-1)
@@ -133,9 +161,17 @@ def test_recovery_when_both_names_survived(inbox: Path) -> None:
     assert slot_files(inbox) == []
 
 
-def _record(name: str, content: bytes, size: int | None = None) -> bytes:
+def _record(
+    name: str, content: bytes, size: int | None = None, version: int = 2
+) -> bytes:
+    digest = hashlib.sha256(content).digest()[:16]
+    size = len(content) if size is None else size
+    return struct.pack(">BI16s", version, size, digest) + name.encode()
+
+
+def _legacy_record(name: str, content: bytes) -> bytes:
     digest = hashlib.sha256(content).hexdigest()
-    return f"v1 {len(content) if size is None else size} {digest} {name}".encode()
+    return f"v1 {len(content)} {digest} {name}".encode()
 
 
 UNPUBLISHABLE = [
@@ -151,8 +187,12 @@ UNPUBLISHABLE = [
     pytest.param(b"x", _record(".hidden", b"x"), id="hidden-name"),
     # an empty name
     pytest.param(b"x", _record("", b"x"), id="empty-name"),
+    # a name that is not UTF-8
+    pytest.param(b"x", _record("a.gpg", b"x")[:-5] + b"\xff.gpg", id="bad-utf8"),
     # an unknown record version
-    pytest.param(b"x", b"v9 1 00 a.gpg", id="unknown-version"),
+    pytest.param(b"x", _record("a.gpg", b"x", version=9), id="unknown-version"),
+    # cut short
+    pytest.param(b"x", _record("a.gpg", b"x")[:12], id="truncated"),
     # not a record at all
     pytest.param(b"x", b"\xff\xfe garbage", id="garbage"),
 ]
@@ -175,6 +215,61 @@ def test_recovery_removes_slots_it_must_not_publish(
     assert os.listdir(inbox) == []
     assert slot_files(inbox) == []
     assert not (spool_root(inbox) / "escape.gpg").exists()
+
+
+LEGACY_UNPUBLISHABLE = [
+    pytest.param(b"changed", _legacy_record("a.gpg", b"original"), id="digest"),
+    pytest.param(b"x", _legacy_record("../escape.gpg", b"x"), id="slash-in-name"),
+    pytest.param(b"x", b"v9 1 00 a.gpg", id="unknown-version"),
+    pytest.param(b"x", b"\xff\xfe garbage", id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("content", "record"), LEGACY_UNPUBLISHABLE)
+def test_recovery_removes_slots_whose_legacy_record_is_not_valid(
+    inbox: Path, content: bytes, record: bytes
+) -> None:
+    """Records of the earlier text format get the same checks."""
+    slot = SlotPool(refill_at=-1).take(inbox)
+    os.pwrite(slot.fd, content, 0)
+    os.setxattr(slot.fd, LEGACY_RECORD_ATTRIBUTE, record)
+    os.close(slot.fd)
+
+    assert recover([inbox]) == []
+    assert os.listdir(inbox) == []
+
+
+def test_recovery_publishes_a_slot_sealed_by_an_earlier_version(inbox: Path) -> None:
+    """A slot sealed with the earlier text record, before an upgrade, is
+    still published."""
+    content = os.urandom(1000)
+    slot = SlotPool(refill_at=-1).take(inbox)
+    os.pwrite(slot.fd, content, 0)
+    os.setxattr(slot.fd, LEGACY_RECORD_ATTRIBUTE, _legacy_record("old.gpg", content))
+    os.close(slot.fd)
+
+    assert recover([inbox]) == ["old.gpg"]
+    assert (inbox / "old.gpg").read_bytes() == content
+
+
+def test_a_record_fits_in_the_inode_for_names_up_to_the_limit(inbox: Path) -> None:
+    """The record of a name of NAME_IN_INODE bytes takes no block of its own
+    (which the flush at close would have to write too); a longer one still
+    works, in a block of its own where the file system needs one."""
+    content = os.urandom(4096)
+    plain = inbox / "plain"
+    plain.write_bytes(content)
+    with plain.open("rb") as handle:
+        os.fsync(handle.fileno())
+    data_blocks = plain.stat().st_blocks
+    plain.unlink()
+
+    short = sealed_slot(inbox, "n" * NAME_IN_INODE, content)
+    long = sealed_slot(inbox, "n" * 200, content)
+
+    assert short.stat().st_blocks == data_blocks
+    assert long.stat().st_blocks >= data_blocks
+    assert sorted(recover([inbox])) == ["n" * NAME_IN_INODE, "n" * 200]
 
 
 def test_recovery_leaves_what_is_not_a_regular_file(inbox: Path) -> None:
