@@ -12,7 +12,10 @@ this module needs one flush on the client's path:
    is a rename inside one watched folder: the daemon's watcher sees a move and
    queues the upload at once (a move in from an unwatched folder would reach
    it only as a bare creation, left to the next rescan). The watcher and the
-   daemon's scans skip hidden names.
+   daemon's scans skip hidden names. A batch made in the background is also
+   flushed file by file: on ext4 without a journal a new file's first
+   ``fsync`` also writes its folder, and at an upload's close that would be
+   one more write to wait for.
 2. At close, an upload of at most :data:`SMALL_UPLOAD_BYTES` gets a completion
    record in an extended attribute of its own file (final name, size and the
    first 128 bits of the content's SHA-256); one ``fsync`` makes data and

@@ -256,6 +256,12 @@ def test_a_record_fits_in_the_inode_for_names_up_to_the_limit(inbox: Path) -> No
     """The record of a name of NAME_IN_INODE bytes takes no block of its own
     (which the flush at close would have to write too); a longer one still
     works, in a block of its own where the file system needs one."""
+    probe = inbox / "probe"
+    probe.write_bytes(b"")
+    os.setxattr(probe, RECORD_ATTRIBUTE, b"x")
+    if probe.stat().st_blocks:
+        pytest.skip("this file system keeps no extended attributes in its inodes")
+    probe.unlink()
     content = os.urandom(4096)
     plain = inbox / "plain"
     plain.write_bytes(content)
