@@ -29,6 +29,7 @@ For tests only, the environment variable ``LOONBRUG_CRASH_AT`` names a point in
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -195,6 +196,22 @@ def write_durably(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _flush_upload(path: Path) -> None:
+    # From the claim on, the ledger promises the file. Loonbrug's SFTP server
+    # flushed it before its client heard of success, but a site may run
+    # OpenSSH's sftp-server on the spool, which never flushes.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return  # a link carries no data of its own; the claim goes on as before
+        raise
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_file(path: Path) -> None:
     """Flush a finished file's content to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -302,6 +319,7 @@ class Pipeline:
         make_private_dir(job.folder)
         if not job.upload.exists():
             try:
+                _flush_upload(inbox_file)
                 os.rename(inbox_file, job.upload)
             except FileNotFoundError:
                 job.folder.rmdir()

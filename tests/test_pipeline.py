@@ -31,6 +31,7 @@ from tests.support.messages import (
     stop_partner_agents,
     tune_config,
 )
+from tests.support.pagecache import dirty_pages
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 WR = "{urn:loonbrug:wage-report:v1}"
@@ -239,6 +240,30 @@ def test_invalid_report_is_rejected_whole(world: World) -> None:
         assert not delivery_path(world.config, receipt.message_id or "", code).exists()
     rejected = world.config.gateway.spool / "rejected" / NOORD
     assert list(rejected.glob("*.invalid.xml.gpg"))
+
+
+def test_the_claim_flushes_an_upload_that_was_never_flushed(world: World) -> None:
+    """An upload left by a server that never flushes (OpenSSH's sftp-server on
+    the same spool) is on the disk once claimed: from then on the ledger
+    promises it, whatever happens to the machine."""
+    sealed = seal(
+        world.folder, world.config, NOORD, report_for(world.config, NOORD, seed=33)
+    )
+    path = drop(world.config, NOORD, "unflushed.xml.gpg", sealed)
+    with path.open("rb") as handle:
+        if not dirty_pages(handle.fileno()):
+            pytest.skip("this kernel or file system does not report dirty pages")
+
+    job = world.pipeline.claim(NOORD, path)
+
+    assert job is not None
+    with job.upload.open("rb") as handle:
+        assert dirty_pages(handle.fileno()) == 0
+    upload = world.ledger.get(job.upload_id)
+    assert upload is not None
+    world.pipeline.resume(upload)
+    receipt = read_receipt(world.folder, world.config, NOORD, "unflushed.xml.gpg")
+    assert receipt.outcome == "accepted"
 
 
 def test_upload_over_the_size_cap_is_refused(world: World) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 import sqlite3
@@ -15,6 +14,7 @@ import pytest
 from gateway.audit import MemoryAudit
 from gateway.sftp.service import SftpService
 from gateway.sftp.slots import UPLOAD_PREFIX
+from tests.support.pagecache import dirty_pages
 from tests.support.sftp import (
     RunningServer,
     paramiko_session,
@@ -287,20 +287,6 @@ def test_stale_hidden_uploads_are_removed_at_start(tmp_path: Path) -> None:
     assert sorted(os.listdir(inbox)) == ["complete.gpg"]
 
 
-_CACHESTAT = 451  # the system call's number on every architecture
-
-
-def _dirty_pages(fd: int) -> int | None:
-    """Pages of *fd*'s file not yet handed to the disk (``cachestat(2)``, Linux
-    6.5); None where the kernel cannot tell."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    window = (ctypes.c_uint64 * 2)(0, 0)
-    counts = (ctypes.c_uint64 * 5)()
-    if libc.syscall(_CACHESTAT, fd, window, counts, 0) != 0:
-        return None
-    return int(counts[1])
-
-
 def test_a_small_upload_goes_to_the_disk_while_the_client_reads_the_reply(
     sftp_server: RunningServer,
 ) -> None:
@@ -311,7 +297,7 @@ def test_a_small_upload_goes_to_the_disk_while_the_client_reads_the_reply(
     with probe.open("wb") as handle:
         handle.write(b"x" * 4096)
         handle.flush()
-        if not _dirty_pages(handle.fileno()):
+        if not dirty_pages(handle.fileno()):
             pytest.skip("this kernel or file system does not report dirty pages")
     probe.unlink()
 
@@ -323,7 +309,7 @@ def test_a_small_upload_goes_to_the_disk_while_the_client_reads_the_reply(
         [slot] = partial_uploads(sftp_server)
         fd = os.open(inbox / slot, os.O_RDONLY)
         try:
-            assert _dirty_pages(fd) == 0
+            assert dirty_pages(fd) == 0
         finally:
             os.close(fd)
         upload.close()
