@@ -201,20 +201,15 @@ def _flush_upload(path: Path) -> None:
     # flushed it before its client heard of success, but a site may run
     # OpenSSH's sftp-server on the spool, which never flushes.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fsync_file(path)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return  # a link carries no data of its own; the claim goes on as before
-        raise
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
+        if exc.errno != errno.ELOOP:
+            raise  # a link carries no data of its own; the claim goes on as before
 
 
 def fsync_file(path: Path) -> None:
-    """Flush a finished file's content to disk."""
-    fd = os.open(path, os.O_RDONLY)
+    """Flush a finished file's content to disk; a link is not followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

@@ -159,11 +159,8 @@ class SlotPool:
                 logs.get("sftp").warning("sftp.slots_failed", error=exc.strerror)
 
     def _add_batch(self, inbox: Path) -> None:
-        # Each slot also gets its own first flush, here rather than at its
-        # upload's close: on ext4 without a journal, a new file's first fsync
-        # also writes its folder, which by the time of the close holds other
-        # uploads' renames, one more write for the client to wait for.
-        paths = self._make_files(inbox, self._flush_file)
+        # Each slot's first flush here, not at its upload's close (see 1. above).
+        paths = self._make_files(inbox, flush_each=True)
         with self._lock:
             self._ready.setdefault(inbox, []).extend(paths)
         # Renames into inboxes since the last flush ride along.
@@ -176,9 +173,7 @@ class SlotPool:
         self._unflushed.discard(inbox)
         return paths
 
-    def _make_files(
-        self, inbox: Path, flush_each: Callable[[int], None] | None = None
-    ) -> list[Path]:
+    def _make_files(self, inbox: Path, *, flush_each: bool = False) -> list[Path]:
         folder = self.folder(inbox)
         make_private_dir(folder)
         paths = [
@@ -189,9 +184,9 @@ class SlotPool:
             for path in paths:
                 fds.append(os.open(path, _CREATE, FILE_MODE))
             self._flush_folder(folder)
-            if flush_each is not None:
+            if flush_each:
                 for fd in fds:
-                    flush_each(fd)
+                    self._flush_file(fd)
         finally:
             for fd in fds:
                 os.close(fd)
