@@ -10,8 +10,10 @@ session answers in that same thread whenever it can send without waiting.
 
 Doing so needs four internals of paramiko that its type stubs do not declare:
 the transport's table of channel message handlers, ``Channel._feed``,
-``Channel._check_add_window`` and ``Transport._send_user_message``.
-:func:`check_paramiko` confirms they are there, and the service calls it
+``Channel._check_add_window`` and ``Transport._send_user_message``; the
+transport's packets go through :class:`gateway.sftp.packets.GatewayPacketizer`,
+which needs some of the packetizer's private state.
+:func:`check_paramiko` confirms all of them are there, and the service calls it
 before it listens, so that a paramiko release without them stops the service
 at start, with a clear error, instead of failing a session.
 """
@@ -31,6 +33,7 @@ from paramiko.common import (
 from paramiko.message import Message
 
 from gateway.errors import SftpError
+from gateway.sftp.packets import GatewayPacketizer, missing_state
 
 _Handler = Callable[[paramiko.Channel, Message], None]
 
@@ -57,7 +60,7 @@ class GatewayTransport(paramiko.Transport):
     """A server transport whose channels may have a :class:`Receiver` attached."""
 
     def __init__(self, sock: Any, *, rekey_bytes: int, **options: Any) -> None:
-        super().__init__(sock, **options)
+        super().__init__(sock, packetizer_class=GatewayPacketizer, **options)
         self.receivers: dict[int, Receiver] = {}
         # New keys after this many bytes in either direction (OpenSSH's
         # RekeyLimit); paramiko starts the exchange in the transport thread.
@@ -164,6 +167,7 @@ def check_paramiko() -> None:
         )
         if not hasattr(owner, name)
     ]
+    missing.extend(f"Packetizer.{name}" for name in missing_state())
     table = getattr(paramiko.Transport, "_channel_handler_table", {})
     if any(kind not in table for kind in (MSG_CHANNEL_DATA, MSG_CHANNEL_EOF)):
         missing.append("channel data and EOF handlers")
