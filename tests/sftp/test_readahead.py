@@ -88,23 +88,64 @@ def test_a_send_into_a_full_buffer_waits_as_the_socket_does(
     assert writer.send(b"more") == 4
 
 
-def test_a_tcp_socket_acknowledges_at_once_after_each_read() -> None:
-    """After request and reply have gone back and forth, Linux would delay its
-    acknowledgements; the read-ahead keeps asking it to acknowledge at once."""
+@pytest.fixture
+def tcp() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A client and a server end of a loopback TCP connection."""
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname()[:2])
     server, _ = listener.accept()
-    reader = ReadAheadSocket(server)
-    states = []
     try:
-        for _ in range(20):
-            client.sendall(b"request")
-            assert reader.recv(100) == b"request"
-            states.append(server.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK))
-            server.sendall(b"reply")
-            assert client.recv(100) == b"reply"
+        yield client, server
     finally:
         for sock in (client, server, listener):
             sock.close()
 
-    assert states == [1] * 20
+
+def _delays_acks(sock: socket.socket) -> bool:
+    # Linux reports TCP_QUICKACK as 0 while it delays acknowledgements
+    # (expecting a reply to carry them) and 1 while it sends them at once.
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 0
+
+
+def test_replies_carry_the_acknowledgements_with_no_extra_ones(
+    tcp: tuple[socket.socket, socket.socket],
+) -> None:
+    """While every request is answered, the reader forces no acknowledgement
+    after reading one: Linux settles into delaying them, and each reply
+    carries one."""
+    client, server = tcp
+    reader = ReadAheadSocket(server)
+    delaying = []
+    for _ in range(20):
+        client.sendall(b"request")
+        assert reader.recv(100) == b"request"
+        delaying.append(_delays_acks(server))
+        reader.send(b"reply")
+        assert client.recv(100) == b"reply"
+
+    assert delaying[-10:] == [True] * 10
+
+
+def test_a_read_left_unanswered_is_acknowledged_before_the_next_wait(
+    tcp: tuple[socket.socket, socket.socket],
+) -> None:
+    """A client whose next small packet waits for an acknowledgement (Nagle)
+    gets it at once when the reader goes back to the socket without having
+    sent anything, even after Linux had settled into delaying them."""
+    client, server = tcp
+    reader = ReadAheadSocket(server)
+    for _ in range(10):
+        client.sendall(b"request")
+        assert reader.recv(100) == b"request"
+        reader.send(b"reply")
+        assert client.recv(100) == b"reply"
+    assert _delays_acks(server)
+
+    client.sendall(b"first half")
+    assert reader.recv(100) == b"first half"
+    assert _delays_acks(server)
+    reader.settimeout(0.01)  # the client holds its second half back: none comes
+    with pytest.raises(TimeoutError):
+        reader.recv(100)
+
+    assert not _delays_acks(server)
