@@ -97,18 +97,27 @@ def run_batch(command: list[str], batch: Path, lines: list[str]) -> float:
 @contextmanager
 def openssh(work: Path, key: Path, extra: list[str]) -> Iterator[tuple[list[str], str]]:
     """The sftp command for an OpenSSH baseline, and a description of it."""
-    if _sshd_can_start():
+    obstacle = _sshd_obstacle()
+    if obstacle is None:
         with _sshd(work, key, extra) as command:
             if command:
                 yield command, "sshd + sftp-server (same SSH transport costs)"
                 return
-    yield ["sftp", "-D", SFTP_SERVER], "sftp -D sftp-server (pipe, NO SSH transport)"
+        obstacle = f"{SSHD} started but did not let the client in"
+    yield (
+        ["sftp", "-D", SFTP_SERVER],
+        f"sftp -D sftp-server (pipe, NO SSH transport), because {obstacle}",
+    )
 
 
-def _sshd_can_start() -> bool:
+def _sshd_obstacle() -> str | None:
+    """Why the sshd baseline cannot run here, or None when it can."""
     # sftp-server has a package of its own: it can be there without sshd.
-    installed = os.access(SSHD, os.X_OK)
-    return installed and (os.geteuid() != 0 or Path("/run/sshd").is_dir())
+    if not os.access(SSHD, os.X_OK):
+        return f"{SSHD} is missing (Debian: apt-get install openssh-server)"
+    if os.geteuid() == 0 and not Path("/run/sshd").is_dir():
+        return "sshd run as root needs the folder /run/sshd (mkdir /run/sshd)"
+    return None
 
 
 @contextmanager
