@@ -158,10 +158,7 @@ class GatewayPacketizer(Packetizer):
     def _count_in(self, sequence: int, size: int) -> None:
         # Paramiko's bookkeeping for a packet read: the next sequence number,
         # and a key exchange once enough has arrived under these keys.
-        following = (sequence + 1) & _WRAP
-        if following == 0 and not self._initial_kex_done:
-            raise SSHException("Sequence number rolled over during initial kex!")
-        self._Packetizer__sequence_number_in = following
+        self._Packetizer__sequence_number_in = self._following(sequence)
         self._Packetizer__received_bytes += size
         self._Packetizer__received_packets += 1
         if (
@@ -169,6 +166,14 @@ class GatewayPacketizer(Packetizer):
             or self._Packetizer__received_bytes >= self.REKEY_BYTES
         ):
             self._ask_for_new_keys()
+
+    def _following(self, sequence: int) -> int:
+        # The sequence number after *sequence*; it wraps, but never before
+        # the first key exchange is done.
+        following = (sequence + 1) & _WRAP
+        if following == 0 and not self._initial_kex_done:
+            raise SSHException("Sequence number rolled over during initial kex!")
+        return following
 
     def _ask_for_new_keys(self) -> None:
         self._Packetizer__received_bytes_overflow = 0
@@ -195,10 +200,7 @@ class GatewayPacketizer(Packetizer):
         with self._Packetizer__write_lock:
             body = keys.cipher.update(bytes((padding,)) + payload + bytes(padding))
             sequence = self._Packetizer__sequence_number_out
-            following = (sequence + 1) & _WRAP
-            if following == 0 and not self._initial_kex_done:
-                raise SSHException("Sequence number rolled over during initial kex!")
-            self._Packetizer__sequence_number_out = following
+            self._Packetizer__sequence_number_out = self._following(sequence)
             out = _U32.pack(length) + body + keys.tag(sequence, length, body)
             self.write_all(out)
             self._Packetizer__sent_bytes += len(out)
